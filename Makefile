@@ -13,7 +13,7 @@ $(PY):
 # torch is pinned first and on its own: an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): $(PY) pyproject.toml
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[onnx,pretrained,dev]"
+	$(PIP) install -q -e ".[onnx,litert,pretrained,dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -1,0 +1,41 @@
+"""The `effnet` command: a thin shell over the Python API (each command is one documented call)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from effnet import __version__
+from effnet.cli import demo, models
+
+
+class UserError(Exception):
+    """An error caused by the user's input: printed as one line, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="effnet", description="Efficient on-device image models: build, train, export, measure."
+    )
+    parser.add_argument("--version", action="version", version=f"effnet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    models.add_parsers(sub)
+    demo.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except (UserError, ValueError, FileNotFoundError, OSError) as error:
+        print(f"effnet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"effnet {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,97 @@
+"""`effnet models` and `effnet profile`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from effnet.cli.table import format_table, human_count
+from effnet.models import FAMILIES, create_model, get_config, list_models
+from effnet.profile import profile
+
+
+def model_rows(pattern: str | None = None, family: str | None = None) -> list[dict]:
+    """One row per model: params and MACs counted from the module graph at the default resolution.
+
+    Models are built on the meta device (shapes only, no memory, no compute), so listing all of them
+    takes seconds even for EfficientNet-L2.
+    """
+    rows = []
+    for name in list_models(pattern, family=family):
+        config = get_config(name)
+        with torch.device("meta"):
+            model = create_model(name)
+        counted = profile(model)
+        rows.append(
+            {
+                "name": name,
+                "family": config.family,
+                "params": counted.params,
+                "macs": counted.macs,
+                "resolution": config.resolution,
+                "top1": config.top1,
+                "reference_macs": config.macs,
+            }
+        )
+    return rows
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    rows = model_rows(args.pattern, args.family)
+    if not rows:
+        raise ValueError(f"no model matches {args.pattern!r}; run `effnet models` to list all")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [
+        (
+            r["name"],
+            r["family"],
+            f"{r['params']:,}",
+            human_count(r["macs"]),
+            r["resolution"],
+            r["top1"] or "-",
+        )
+        for r in rows
+    ]
+    print(
+        format_table(("name", "family", "params", "MACs", "resolution", "top-1"), table, right=(2, 3, 4, 5))
+    )
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    model = create_model(args.model)
+    result = profile(model, args.resolution)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "model": args.model,
+                    "input_size": result.input_size,
+                    "params": result.params,
+                    "macs": result.macs,
+                    "layers": [vars(layer) for layer in result.layers],
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print(result.table())
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the supported models with params, MACs and reference top-1")
+    p.add_argument("pattern", nargs="?", help="filter names, e.g. 'lite' or 'mobilenet_v3_*'")
+    p.add_argument("--family", choices=FAMILIES, help="only this family")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("profile", help="per-layer params and MACs of a model")
+    p.add_argument("model", help="model name (see `effnet models`)")
+    p.add_argument("--resolution", type=int, help="input size in pixels (default: the model's)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_profile)

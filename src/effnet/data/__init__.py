@@ -1,0 +1,15 @@
+"""Data: decoding image files, transforms that follow a model's `Preprocessing`, and class names."""
+
+from effnet.data.images import IMAGE_EXTENSIONS, ImageDecodeError, load_image
+from effnet.data.labels import imagenet_labels
+from effnet.data.transforms import EvalTransform, TrainTransform, transforms_for
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "EvalTransform",
+    "ImageDecodeError",
+    "TrainTransform",
+    "imagenet_labels",
+    "load_image",
+    "transforms_for",
+]

@@ -1,0 +1,45 @@
+import json
+import subprocess
+import sys
+
+from effnet.cli import main
+
+
+def test_models_json(capsys):
+    assert main(["models", "--family", "efficientnet_lite", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == [f"efficientnet_lite{i}" for i in range(5)]
+    assert rows[0]["params"] == 4_652_008 and rows[0]["resolution"] == 224 and rows[0]["top1"] == 75.1
+    assert 380e6 < rows[0]["macs"] < 390e6
+
+
+def test_models_table(capsys):
+    assert main(["models", "mobilenet_v3"]) == 0
+    out = capsys.readouterr().out
+    assert "mobilenet_v3_large_100" in out and "5,483,032" in out and "75.2" in out
+
+
+def test_models_without_match_is_an_error(capsys):
+    assert main(["models", "resnet"]) == 2
+    assert "no model matches 'resnet'" in capsys.readouterr().err
+
+
+def test_profile(capsys):
+    assert main(["profile", "mobilenet_v3_small_100", "--resolution", "96"]) == 0
+    out = capsys.readouterr().out
+    assert "pooled_head.conv" in out and "2,542,856" in out
+
+
+def test_unknown_model_is_one_line_error(capsys):
+    assert main(["profile", "efficientnet_b9"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown model" in err and "Traceback" not in err
+
+
+def test_console_entry_points():
+    out = subprocess.run(
+        [sys.executable, "-m", "effnet", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "models" in out.stdout and "profile" in out.stdout
+    version = subprocess.run([sys.executable, "-m", "effnet", "--version"], capture_output=True, text=True)
+    assert version.stdout.startswith("effnet ")
