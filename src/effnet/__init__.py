@@ -4,6 +4,7 @@ import effnet
 model = effnet.create_model("efficientnet_lite0", num_classes=10)
 """
 
+from effnet.factory import create_model
 from effnet.models import (
     FAMILIES,
     ArchSpec,
@@ -11,7 +12,6 @@ from effnet.models import (
     EfficientNet,
     ModelConfig,
     compound,
-    create_model,
     get_config,
     list_models,
     scale,

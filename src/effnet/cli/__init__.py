@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from effnet import __version__
-from effnet.cli import demo, models
+from effnet.cli import demo, models, predict
 
 
 class UserError(Exception):
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"effnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     models.add_parsers(sub)
+    predict.add_parsers(sub)
     demo.add_parsers(sub)
     return parser
 

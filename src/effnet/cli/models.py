@@ -8,7 +8,8 @@ import json
 import torch
 
 from effnet.cli.table import format_table, human_count
-from effnet.models import FAMILIES, create_model, get_config, list_models
+from effnet.factory import create_model
+from effnet.models import FAMILIES, get_config, list_models
 from effnet.profile import profile
 
 

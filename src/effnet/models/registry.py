@@ -1,4 +1,5 @@
-"""Model names -> configs, `create_model`, `list_models`, and compound scaling of any member."""
+"""Model names -> configs; `build_model`, the pure builder behind `effnet.create_model`; `list_models`;
+and compound scaling of any member."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def get_config(name: str | ModelConfig) -> ModelConfig:
     raise ValueError(f"unknown model {name!r}{hint} (effnet.list_models() lists all {len(_REGISTRY)})")
 
 
-def create_model(
+def build_model(
     name: str | ModelConfig,
     num_classes: int = 1000,
     in_chans: int = 3,

@@ -145,5 +145,5 @@ def round_repeats(repeats: int, depth: float = 1.0) -> int:
 
 
 def arch_overrides() -> tuple[str, ...]:
-    """Names of ArchSpec fields that ``create_model(**overrides)`` accepts."""
+    """Names of ArchSpec fields that ``build_model(**overrides)`` accepts."""
     return tuple(f.name for f in fields(ArchSpec) if f.name != "stages")

@@ -1,0 +1,100 @@
+"""`effnet.create_model`: build a model of the family and, optionally, load pretrained weights into it."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+from effnet.models import EfficientNet, ModelConfig, build_model, get_config
+from effnet.weights.convert import detect_naming, unwrap_checkpoint
+from effnet.weights.load import Conventions, infer_conventions, load_weights, read_weights
+
+log = logging.getLogger(__name__)
+
+
+def create_model(
+    name: str | ModelConfig,
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    drop_rate: float | None = None,
+    drop_path_rate: float | None = None,
+    padding: str | None = None,
+    features_only: bool = False,
+    pretrained: bool | str = False,
+    weights: str | Path | dict | None = None,
+    **overrides: Any,
+) -> EfficientNet:
+    """Build a model of the family by name, optionally with pretrained weights.
+
+    Args:
+        name: a name from `effnet.list_models()`, or a `ModelConfig` (from `effnet.scale` / `effnet.compound`).
+        num_classes: classifier outputs; 0 gives the pooled backbone. With weights of another class count,
+            the backbone is loaded and the classifier starts fresh (transfer learning).
+        in_chans: input channels (pretrained RGB stems are adapted).
+        drop_rate: dropout before the classifier (default: the model's).
+        drop_path_rate: stochastic depth rate of the last block (default: the model's).
+        padding: "symmetric" (PyTorch) or "same" (TensorFlow SAME). Default: what the weights were trained
+            with, else "symmetric".
+        features_only: return the feature maps at strides 2, 4, 8, 16 and 32 (see ``model.feature_info``).
+        pretrained: True for the model's default published weights (`effnet models` lists them; the Lite0-2
+            weights are bundled and work offline), or a weight tag.
+        weights: a weights file (.pth/.pt/.bin/.safetensors) or state dict in effnet, timm, torchvision or
+            efficientnet_pytorch naming; converted and checked strictly.
+        **overrides: `ArchSpec` fields (``act``, ``bn_eps`` ...) or ``input_size``.
+
+    The weights' conventions travel with them: loading TF-trained weights selects TF SAME padding and BN eps
+    1e-3, and ``model.preprocessing`` becomes the preprocessing that reproduces their accuracy.
+    """
+    if pretrained and weights is not None:
+        raise ValueError("pass either pretrained=True (published weights) or weights=PATH, not both")
+    config = get_config(name)
+    state, conventions = None, None
+    if pretrained:
+        from effnet.weights.hub import resolve_file
+        from effnet.weights.published import get_weight_spec
+
+        spec = get_weight_spec(config.name, pretrained if isinstance(pretrained, str) else None)
+        path = resolve_file(spec)
+        state, _ = read_weights(path)
+        conventions = Conventions(spec.padding, spec.bn_eps, spec.preprocessing)
+        source_label = f"{spec.model}.{spec.tag} ({path})"
+    elif weights is not None:
+        path = weights if isinstance(weights, (str, Path)) else None
+        if path is not None:
+            state, metadata = read_weights(path)
+            source_label = str(path)
+        else:
+            state, metadata, source_label = unwrap_checkpoint(weights), {}, "a state dict"
+        conventions = infer_conventions(detect_naming(state), config.name, path, metadata)
+    if conventions is not None:
+        if padding is None:
+            padding = conventions.padding
+        elif padding != conventions.padding:
+            warnings.warn(
+                f"{config.name}: the weights were trained with {conventions.padding!r} padding but padding="
+                f"{padding!r} was requested; predictions will be shifted by a pixel at every strided layer",
+                stacklevel=2,
+            )
+        overrides.setdefault("bn_eps", conventions.bn_eps)
+    model = build_model(
+        config,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        drop_rate=drop_rate,
+        drop_path_rate=drop_path_rate,
+        padding=padding,
+        features_only=features_only,
+        **overrides,
+    )
+    if state is not None:
+        if conventions.preprocessing is not None:
+            size = overrides.get("input_size")
+            pre = conventions.preprocessing
+            model.preprocessing = pre.with_size(size) if size else pre
+        report = load_weights(model, state)
+        report.source = source_label
+        model.weights_report = report
+        log.info("%s: loaded %s", model.name, report)
+    return model
