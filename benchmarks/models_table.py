@@ -5,10 +5,9 @@ Run: .venv/bin/python benchmarks/models_table.py
 
 from __future__ import annotations
 
-from machine import describe
-
 from effnet.cli.models import model_rows
 from effnet.cli.table import human_count
+from machine import describe
 
 
 def main() -> None:
@@ -19,7 +18,8 @@ def main() -> None:
         weights = ", ".join(row["weights"]) or "-"
         top1 = f"{row['top1']:.1f}" if row["top1"] else "-"
         print(
-            f"| `{row['name']}` | {row['params']:,} | {human_count(row['macs'])} | {row['resolution']} | {top1} "
+            f"| `{row['name']}` | {row['params']:,} | {human_count(row['macs'])} | {row['resolution']} "
+            f"| {top1} "
             f"| {weights} |"
         )
 

@@ -29,7 +29,8 @@ def create_model(
     """Build a model of the family by name, optionally with pretrained weights.
 
     Args:
-        name: a name from `effnet.list_models()`, or a `ModelConfig` (from `effnet.scale` / `effnet.compound`).
+        name: a name from `effnet.list_models()`, or a `ModelConfig` (from `effnet.scale` or
+            `effnet.compound`).
         num_classes: classifier outputs; 0 gives the pooled backbone. With weights of another class count,
             the backbone is loaded and the classifier starts fresh (transfer learning).
         in_chans: input channels (pretrained RGB stems are adapted).

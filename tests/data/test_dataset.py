@@ -21,13 +21,17 @@ BAD = {"bad.jpg", "truncated.png"}
 
 
 @pytest.fixture(scope="module")
-def digits() -> np.ndarray:
-    return load_digits().images  # (1797, 8, 8), values 0..16; the digit classes cycle 0, 1, ..., 9, 0, ...
+def digits():
+    return load_digits()  # .images (1797, 8, 8) with values 0..16, .target the digit shown
 
 
-def digit(digits: np.ndarray, index: int) -> Image.Image:
-    pixels = (digits[index] * 15).astype(np.uint8)
+def digit(digits, index: int) -> Image.Image:
+    pixels = (digits.images[index] * 15).astype(np.uint8)
     return Image.fromarray(pixels).resize((24, 24), Image.Resampling.NEAREST)
+
+
+def of_digit(digits, value: int, count: int) -> list[int]:
+    return np.flatnonzero(digits.target == value)[:count].tolist()
 
 
 def photo(index: int) -> Image.Image:
@@ -50,7 +54,7 @@ def folder(tmp_path_factory, digits) -> Path:
         path.mkdir(parents=True)
     for i in range(4):
         photo(i).save(cat / f"chelsea{i}.jpg", quality=90)
-    ones = [1 + 10 * i for i in range(5)]
+    ones = of_digit(digits, 1, 5)
     digit(digits, ones[0]).convert("RGBA").save(one / "rgba.png")
     Image.fromarray(np.asarray(digit(digits, ones[1]), dtype=np.uint16) * 257).save(one / "sixteen.png")
     digit(digits, ones[2]).convert("CMYK").save(one / "cmyk.jpg")
@@ -58,10 +62,11 @@ def folder(tmp_path_factory, digits) -> Path:
     digit(digits, ones[4]).save(one / "gray.jpeg")
     (one / "bad.jpg").write_bytes(np.random.default_rng(0).bytes(500))
     (one / "truncated.png").write_bytes(truncated_png(photo(0)))
+    zeros = of_digit(digits, 0, 8)
     for i in range(6):
-        digit(digits, i * 10).save(zero / f"{i}.png")
-    digit(digits, 60).save(zero / "more" / "nested.png")
-    digit(digits, 70).save(zero / "more" / "deeper" / "nested.png")
+        digit(digits, zeros[i]).save(zero / f"{i}.png")
+    digit(digits, zeros[6]).save(zero / "more" / "nested.png")
+    digit(digits, zeros[7]).save(zero / "more" / "deeper" / "nested.png")
     for hidden in (zero / ".hidden.png", zero / ".cache" / "x.png", root / ".git" / "x.png"):
         digit(digits, 0).save(hidden, format="PNG")
     (zero / "notes.txt").write_text("not an image")
@@ -85,7 +90,7 @@ def dataset_records(caplog) -> list[logging.LogRecord]:
     ]
 
 
-# -- listing --------------------------------------------------------------------------------------------------
+# -- listing -------------------------------------------------------------------------------------------------
 
 
 def test_from_folder_lists_classes_nested_folders_and_image_files_only(folder):
@@ -190,7 +195,7 @@ def test_listing_5000_files_takes_under_2_seconds(tmp_path, digits):
     assert elapsed < 2.0, f"listing 5,000 files took {elapsed:.2f} s"
 
 
-# -- decoding -------------------------------------------------------------------------------------------------
+# -- decoding ------------------------------------------------------------------------------------------------
 
 
 def test_unreadable_files_are_skipped_and_reported_once(folder, caplog):
@@ -313,7 +318,7 @@ def test_verify_names_a_class_left_without_images(tmp_path, digits):
     assert len(ds) == 2  # nothing dropped
 
 
-# -- split ----------------------------------------------------------------------------------------------------
+# -- split ---------------------------------------------------------------------------------------------------
 
 
 def synthetic(counts: list[int]) -> ImageDataset:
@@ -369,7 +374,7 @@ def test_from_samples_checks_its_arguments():
         ImageDataset.from_samples(["a.png"], [0], ["x", "x"])
 
 
-# -- CSV ------------------------------------------------------------------------------------------------------
+# -- CSV -----------------------------------------------------------------------------------------------------
 
 
 def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] = ("path", "label")) -> Path:

@@ -151,11 +151,11 @@ def test_grayscale_model_from_rgb_weights():
 
 
 def test_bad_weight_files_get_clear_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.pth: weights file not found"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.pth: weights file not found"):
         effnet.create_model("efficientnet_b0", weights=tmp_path / "nope.pth")
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="junk.pth: cannot read weights"):
+    with pytest.raises(ValueError, match=r"junk\.pth: cannot read weights"):
         effnet.create_model("efficientnet_b0", weights=junk)
     with pytest.raises(ValueError, match="not both"):
         effnet.create_model("efficientnet_lite0", pretrained=True, weights=junk)

@@ -60,18 +60,16 @@ def slow_lite0_reference(state: dict, x: torch.Tensor) -> torch.Tensor:
         w = state[conv]
         groups = w.shape[0] if w.shape[1] == 1 else 1
         x = F.conv2d(same(x, w.shape[-1], stride), w, stride=stride, groups=groups)
-        x = F.batch_norm(
-            x, state[f"{bn}.running_mean"], state[f"{bn}.running_var"], state[f"{bn}.weight"], state[f"{bn}.bias"],
-            training=False, eps=1e-3,
-        )  # fmt: skip
+        mean, var = state[f"{bn}.running_mean"], state[f"{bn}.running_var"]
+        x = F.batch_norm(x, mean, var, state[f"{bn}.weight"], state[f"{bn}.bias"], training=False, eps=1e-3)
         return F.relu6(x) if act else x
 
     x = conv_bn(x, "_conv_stem.weight", "_bn0", stride=2)
     strides = [
         s
-        for repeats, stride in zip([1, 2, 2, 3, 3, 4, 1], [1, 2, 2, 2, 1, 2, 1])
+        for repeats, stride in zip([1, 2, 2, 3, 3, 4, 1], [1, 2, 2, 2, 1, 2, 1], strict=True)
         for s in [stride] + [1] * (repeats - 1)
-    ]  # noqa: E501
+    ]
     for n, stride in enumerate(strides):
         p = f"_blocks.{n}"
         inp = x

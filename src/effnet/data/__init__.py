@@ -1,4 +1,5 @@
-"""Data: image datasets (folders, CSV files), decoding image files, transforms that follow a model's `Preprocessing`, and class names."""
+"""Data: image datasets (folders, CSV files), decoding image files, transforms that follow a model's
+`Preprocessing`, and class names."""
 
 from effnet.data.dataset import ImageDataset, SkippedImage, VerifyReport
 from effnet.data.images import IMAGE_EXTENSIONS, ImageDecodeError, load_image

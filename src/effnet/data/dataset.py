@@ -371,6 +371,7 @@ class ImageDataset:
             (transform, [self._paths[i] for i in indices], chunk_seed)
             for (_, indices), chunk_seed in zip(chunks, seeds, strict=True)
         ]
+        chunk_labels = [self._labels[indices] for _, indices in chunks]  # taken now: verify() may change them
         total = sum(len(indices) for _, indices in chunks)
         failures: list[SkippedImage] = []
         images: list[np.ndarray] = []
@@ -385,7 +386,7 @@ class ImageDataset:
                 failures.extend(chunk_failures)
                 if chunk_images is not None:
                     images.append(chunk_images)
-                    labels.append(self._labels[indices][decoded])
+                    labels.append(chunk_labels[position][decoded])
                 bar.update(len(indices))
                 last_of_batch = position + 1 == len(chunks) or chunks[position + 1][0] != batch_number
                 if last_of_batch and images:

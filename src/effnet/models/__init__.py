@@ -1,7 +1,7 @@
 """The model family: layers, blocks, stage tables, the builder and the registry (no I/O here)."""
 
 from effnet.models.network import EfficientNet, FeatureInfo
-from effnet.models.registry import FAMILIES, compound, build_model, get_config, list_models, scale
+from effnet.models.registry import FAMILIES, build_model, compound, get_config, list_models, scale
 from effnet.models.spec import ArchSpec, BlockSpec, ModelConfig, round_channels, round_repeats
 
 __all__ = [
@@ -11,8 +11,8 @@ __all__ = [
     "EfficientNet",
     "FeatureInfo",
     "ModelConfig",
-    "compound",
     "build_model",
+    "compound",
     "get_config",
     "list_models",
     "round_channels",

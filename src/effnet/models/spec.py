@@ -9,7 +9,7 @@ The builder (`network.py`) turns any of these into a module; scaling rules are p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Literal
 
 from effnet.preprocessing import Preprocessing
@@ -147,3 +147,21 @@ def round_repeats(repeats: int, depth: float = 1.0) -> int:
 def arch_overrides() -> tuple[str, ...]:
     """Names of ArchSpec fields that ``build_model(**overrides)`` accepts."""
     return tuple(f.name for f in fields(ArchSpec) if f.name != "stages")
+
+
+def config_to_dict(config: ModelConfig) -> dict:
+    """A JSON-ready description of a model config (saved with trained models; `config_from_dict` inverts)."""
+    data = asdict(config)
+    data["preprocessing"] = config.preprocessing.to_dict()
+    return data
+
+
+def config_from_dict(data: dict) -> ModelConfig:
+    arch = dict(data["arch"])
+    arch["stages"] = tuple(tuple(BlockSpec(**row) for row in stage) for stage in arch["stages"])
+    fields_ = {
+        **data,
+        "arch": ArchSpec(**arch),
+        "preprocessing": Preprocessing.from_dict(data["preprocessing"]),
+    }
+    return ModelConfig(**fields_)

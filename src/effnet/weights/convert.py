@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from effnet.models import build_model, get_config, list_models
-from effnet.models.blocks import ConvBlock, FusedMBConv, MBConv
+from effnet.models.blocks import ConvBlock, FusedMBConv
 from effnet.models.network import EfficientNet
 
 Tensor = torch.Tensor

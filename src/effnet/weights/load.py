@@ -75,8 +75,9 @@ def read_weights(path: str | Path) -> tuple[StateDict, dict]:
     except Exception as error:  # the formats raise many exception types; the user needs one message
         reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
         raise WeightsFileError(
-            f"{path}: cannot read weights ({reason}); expected a PyTorch state dict ({', '.join(WEIGHT_SUFFIXES)}). "
-            "If the file holds pickled objects you trust, load it with torch.load(weights_only=False) and pass "
+            f"{path}: cannot read weights ({reason}); expected a PyTorch state dict "
+            f"({', '.join(WEIGHT_SUFFIXES)}). If the file holds pickled objects you trust, load it with "
+            "torch.load(weights_only=False) and pass "
             "the state dict as weights="
         ) from None
     if not isinstance(state, dict):

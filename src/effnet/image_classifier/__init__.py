@@ -1,0 +1,20 @@
+"""The Model Maker workflow: a folder of images in, a trained, evaluated, exported classifier out.
+
+    from effnet import image_classifier
+    from effnet.image_classifier import DataLoader
+    data = DataLoader.from_folder("flower_photos/")
+    train_data, test_data = data.split(0.9)
+    model = image_classifier.create(train_data, model_spec="efficientnet_lite0")
+    loss, accuracy = model.evaluate(test_data)
+    model.export(export_dir="out/")
+
+Code written for TFLite Model Maker runs after changing its import to ``from effnet import image_classifier``.
+"""
+
+from effnet.data.dataset import ImageDataset as DataLoader
+from effnet.image_classifier import model_spec
+from effnet.image_classifier.classifier import ImageClassifier, create, load
+from effnet.image_classifier.hparams import HParams
+from effnet.image_classifier.model_spec import ModelSpec
+
+__all__ = ["DataLoader", "HParams", "ImageClassifier", "ModelSpec", "create", "load", "model_spec"]

@@ -1,0 +1,370 @@
+"""Training loops: a linear head on cached backbone features (frozen backbone), and full fine-tuning.
+
+Both keep the best epoch on validation data, checkpoint after every epoch (atomically), and resume from the
+last complete epoch to the same result as an uninterrupted run: every epoch draws its randomness (data order,
+augmentation, dropout) from a seed derived from (seed, epoch), never from state carried across epochs.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from effnet.checkpoint import save_torch
+from effnet.data import EvalTransform, ImageDataset, TrainTransform
+from effnet.image_classifier.hparams import HParams
+from effnet.models import EfficientNet
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint.pt"
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch) % 2**31
+
+
+@dataclass
+class History:
+    """Per-epoch metrics and the best epoch so far."""
+
+    epochs: list[dict] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_state: dict | None = None
+
+    def record(self, row: dict, state: Callable[[], dict]) -> bool:
+        """Add an epoch; keep its weights if it is the best on validation (else the latest). True if best."""
+        self.epochs.append(row)
+        if self.best_epoch is None:
+            is_best = True
+        elif row.get("val_accuracy") is None:
+            is_best = True  # without validation data the last epoch is kept
+        else:
+            best = self.epochs[self.best_epoch - 1]
+            is_best = (row["val_accuracy"], -row["val_loss"]) > (best["val_accuracy"], -best["val_loss"])
+        if is_best:
+            self.best_epoch = row["epoch"]
+            self.best_state = copy.deepcopy(state())
+        return is_best
+
+    def to_dict(self) -> dict:
+        return {"epochs": self.epochs, "best_epoch": self.best_epoch, "best_state": self.best_state}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> History:
+        return cls(data["epochs"], data["best_epoch"], data["best_state"])
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler, `kill`) stops training like Ctrl-C: after the last complete checkpoint."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """Learning-rate factor: linear warm-up, then cosine decay to zero."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def make_optimizer(module: nn.Module, hp: HParams) -> torch.optim.Optimizer:
+    """SGD with momentum; no weight decay on biases and BatchNorm parameters."""
+    decay, no_decay = [], []
+    for param in module.parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim <= 1 else decay).append(param)
+    groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=hp.learning_rate, momentum=hp.momentum)
+
+
+def load_checkpoint(model_dir: Path | None, fingerprint: dict) -> dict | None:
+    """The run's last checkpoint, if it belongs to the same run (model, data, settings)."""
+    if model_dir is None or not (model_dir / CHECKPOINT).is_file():
+        return None
+    state = torch.load(model_dir / CHECKPOINT, map_location="cpu", weights_only=True)
+    if state.get("fingerprint") != fingerprint:
+        raise ValueError(
+            f"{model_dir / CHECKPOINT} belongs to another run (different model, data or settings); "
+            "use a new output folder, or delete the checkpoint to start over"
+        )
+    return state
+
+
+def extract_features(
+    backbone: EfficientNet,
+    dataset: ImageDataset,
+    transform: Callable,
+    batch_size: int,
+    num_workers: int | None,
+    desc: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled backbone features of every readable image (no grad, channels_last, batched)."""
+    backbone.eval()
+    features, labels = [], []
+    bar = tqdm(total=len(dataset), unit="img", desc=desc, dynamic_ncols=True)
+    with torch.inference_mode():
+        for images, batch_labels in dataset.iter_batches(
+            transform, batch_size=batch_size, num_workers=num_workers, progress=False
+        ):
+            x = torch.from_numpy(images).contiguous(memory_format=torch.channels_last)
+            features.append(backbone.forward_head(backbone.forward_features(x), pre_logits=True).numpy())
+            labels.append(batch_labels)
+            bar.update(len(batch_labels))
+    bar.close()
+    if not features:
+        raise ValueError(f"{desc}: none of the {len(dataset)} images could be decoded; see dataset.skipped")
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def _scores(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    loss = nn.functional.cross_entropy(logits, labels).item()
+    return loss, (logits.argmax(1) == labels).float().mean().item()
+
+
+def train_linear_head(
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray] | None,
+    num_classes: int,
+    hp: HParams,
+    model_dir: Path | None,
+    fingerprint: dict,
+) -> tuple[nn.Linear, History]:
+    """Dropout + linear classifier on cached features, standardized per feature for fast, stable SGD.
+
+    The standardization is folded into the returned Linear layer (w / std, b - w @ mean / std), so the
+    deployed network is the plain backbone + Linear.
+    """
+    x = torch.from_numpy(train[0])
+    y = torch.from_numpy(train[1]).long()
+    mean, std = x.mean(0), x.std(0) + 1e-3
+    x = (x - mean) / std
+    val_x = (torch.from_numpy(val[0]) - mean) / std if val is not None else None
+    val_y = torch.from_numpy(val[1]).long() if val is not None else None
+
+    torch.manual_seed(hp.seed)
+    head = nn.Sequential(nn.Dropout(hp.dropout_rate), nn.Linear(x.shape[1], num_classes))
+    optimizer = make_optimizer(head, hp)
+    steps = math.ceil(len(x) / hp.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(hp.warmup_steps, steps * hp.epochs)
+    )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=hp.label_smoothing)
+    history, start = History(), 1
+    if (saved := load_checkpoint(model_dir, fingerprint)) is not None:
+        head.load_state_dict(saved["module"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        history, start = History.from_dict(saved["history"]), saved["epoch"] + 1
+        log.info("resuming from epoch %d of %d", saved["epoch"], hp.epochs)
+
+    bar = tqdm(
+        range(start, hp.epochs + 1), desc="training head", unit="epoch", initial=start - 1, total=hp.epochs
+    )
+    for epoch in bar:
+        began = time.perf_counter()
+        generator = torch.Generator().manual_seed(epoch_seed(hp.seed, epoch))
+        torch.manual_seed(epoch_seed(hp.seed, epoch))
+        order = torch.randperm(len(x), generator=generator) if hp.shuffle else torch.arange(len(x))
+        head.train()
+        total_loss, correct = 0.0, 0
+        for start_index in range(0, len(x), hp.batch_size):
+            index = order[start_index : start_index + hp.batch_size]
+            logits = head(x[index])
+            loss = loss_fn(logits, y[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total_loss += loss.item() * len(index)
+            correct += (logits.argmax(1) == y[index]).sum().item()
+        row = {"epoch": epoch, "train_loss": total_loss / len(x), "train_accuracy": correct / len(x)}
+        head.eval()
+        val_loss = val_accuracy = None
+        if val_x is not None:
+            with torch.no_grad():
+                val_loss, val_accuracy = _scores(head(val_x), val_y)
+        row.update(val_loss=val_loss, val_accuracy=val_accuracy, lr=optimizer.param_groups[0]["lr"])
+        row["seconds"] = time.perf_counter() - began
+        history.record(row, head.state_dict)
+        bar.set_postfix(
+            loss=f"{row['train_loss']:.3f}", val_acc="-" if val_accuracy is None else f"{val_accuracy:.3f}"
+        )
+        if model_dir is not None:
+            save_torch(
+                {
+                    "fingerprint": fingerprint,
+                    "epoch": epoch,
+                    "module": head.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "history": history.to_dict(),
+                },
+                model_dir / CHECKPOINT,
+            )
+    head.load_state_dict(history.best_state)
+    linear = head[1]
+    folded = nn.Linear(x.shape[1], num_classes)
+    with torch.no_grad():
+        folded.weight.copy_(linear.weight / std)
+        folded.bias.copy_(linear.bias - (linear.weight * (mean / std)).sum(1))
+    return folded, history
+
+
+def _freeze_bn_statistics(model: nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
+def fine_tune(
+    model: EfficientNet,
+    train: ImageDataset,
+    val: ImageDataset | None,
+    hp: HParams,
+    model_dir: Path | None,
+    fingerprint: dict,
+) -> History:
+    """Train the whole network with augmentation, warm-up + cosine schedule and label smoothing."""
+    steps = math.ceil(len(train) / hp.batch_size)
+    optimizer = make_optimizer(model, hp)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(hp.warmup_steps, steps * hp.epochs)
+    )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=hp.label_smoothing)
+    model.to(memory_format=torch.channels_last)
+    history, start = History(), 1
+    if (saved := load_checkpoint(model_dir, fingerprint)) is not None:
+        model.load_state_dict(saved["module"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        history, start = History.from_dict(saved["history"]), saved["epoch"] + 1
+        log.info("resuming from epoch %d of %d", saved["epoch"], hp.epochs)
+    eval_transform = EvalTransform(model.preprocessing)
+    for epoch in range(start, hp.epochs + 1):
+        began = time.perf_counter()
+        seed = epoch_seed(hp.seed, epoch)
+        torch.manual_seed(seed)
+        transform = (
+            TrainTransform(
+                model.preprocessing,
+                seed=seed,
+                scale=hp.crop_scale,
+                flip=hp.flip,
+                brightness=hp.color_jitter,
+                contrast=hp.color_jitter,
+                saturation=hp.color_jitter,
+            )
+            if hp.use_augmentation
+            else eval_transform
+        )
+        model.train()
+        if hp.bn_frozen():
+            _freeze_bn_statistics(model)
+        total_loss, correct, seen = 0.0, 0, 0
+        bar = tqdm(total=len(train), desc=f"epoch {epoch}/{hp.epochs}", unit="img", dynamic_ncols=True)
+        batches = train.iter_batches(
+            transform,
+            hp.batch_size,
+            shuffle=hp.shuffle,
+            seed=seed,
+            num_workers=hp.num_workers,
+            progress=False,
+        )
+        for images, labels in batches:
+            x = torch.from_numpy(images).contiguous(memory_format=torch.channels_last)
+            y = torch.from_numpy(labels).long()
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total_loss += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+            bar.update(len(y))
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        bar.close()
+        row = {
+            "epoch": epoch,
+            "train_loss": total_loss / max(seen, 1),
+            "train_accuracy": correct / max(seen, 1),
+        }
+        val_loss = val_accuracy = None
+        if val is not None:
+            val_loss, val_accuracy = evaluate_network(model, val, hp.batch_size, hp.num_workers)
+        row.update(val_loss=val_loss, val_accuracy=val_accuracy, lr=optimizer.param_groups[0]["lr"])
+        row["seconds"] = time.perf_counter() - began
+        history.record(row, model.state_dict)
+        log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})
+        if model_dir is not None:
+            save_torch(
+                {
+                    "fingerprint": fingerprint,
+                    "epoch": epoch,
+                    "module": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "history": history.to_dict(),
+                },
+                model_dir / CHECKPOINT,
+            )
+    model.load_state_dict(history.best_state)
+    model.eval()
+    return history
+
+
+def predict_logits(
+    model: EfficientNet, data: ImageDataset, batch_size: int = 32, num_workers: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels of every readable image of ``data`` (eval transform, no grad)."""
+    model.eval()
+    transform = EvalTransform(model.preprocessing)
+    logits, labels = [], []
+    with torch.inference_mode():
+        for images, batch_labels in data.iter_batches(transform, batch_size, num_workers=num_workers):
+            x = torch.from_numpy(images).contiguous(memory_format=torch.channels_last)
+            logits.append(model(x).float())
+            labels.append(torch.from_numpy(batch_labels).long())
+    if not logits:
+        raise ValueError(f"none of the {len(data)} images could be decoded; see dataset.skipped")
+    return torch.cat(logits), torch.cat(labels)
+
+
+def evaluate_network(
+    model: EfficientNet, data: ImageDataset, batch_size: int = 32, num_workers: int | None = None
+) -> tuple[float, float]:
+    """(cross-entropy loss, accuracy) of the model on ``data``."""
+    was_training = model.training
+    logits, labels = predict_logits(model, data, batch_size, num_workers)
+    model.train(was_training)
+    return _scores(logits, labels)
