@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,16 @@ def create_model(
             source_label = str(path)
         else:
             state, metadata, source_label = unwrap_checkpoint(weights), {}, "a state dict"
-        conventions = infer_conventions(detect_naming(state), config.name, path, metadata)
+        naming = detect_naming(state)
+        conventions = infer_conventions(naming, config.name, path, metadata)
+        if conventions.preprocessing is None:  # a known source's file: its published eval preprocessing
+            from effnet.weights.published import weights_for
+
+            known = [
+                s for s in weights_for(config.name) if (s.naming, s.padding) == (naming, conventions.padding)
+            ]
+            if known:
+                conventions = replace(conventions, preprocessing=known[0].preprocessing)
     if conventions is not None:
         if padding is None:
             padding = conventions.padding

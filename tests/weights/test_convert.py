@@ -159,3 +159,11 @@ def test_bad_weight_files_get_clear_errors(tmp_path):
         effnet.create_model("efficientnet_b0", weights=junk)
     with pytest.raises(ValueError, match="not both"):
         effnet.create_model("efficientnet_lite0", pretrained=True, weights=junk)
+
+
+def test_known_source_file_brings_its_preprocessing(tmp_path):
+    path = tmp_path / "mobilenet_v3_large-5c1a4163.pth"
+    torch.save(deterministic_state_dict(load("torchvision/mobilenet_v3_large")), path)
+    model = effnet.create_model("mobilenet_v3_large_100", weights=path)
+    assert model.preprocessing.interpolation == "bilinear"  # torchvision's eval transform, not the TF one
+    assert model.preprocessing.resize_size[0] in (232, 256)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from effnet import __version__
-from effnet.cli import demo, models, predict
+from effnet.cli import demo, models, predict, train
 
 
 class UserError(Exception):
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     models.add_parsers(sub)
     predict.add_parsers(sub)
+    train.add_parsers(sub)
     demo.add_parsers(sub)
     return parser
 

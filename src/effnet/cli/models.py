@@ -11,6 +11,7 @@ from effnet.cli.table import format_table, human_count
 from effnet.factory import create_model
 from effnet.models import FAMILIES, get_config, list_models
 from effnet.profile import profile
+from effnet.weights.published import weights_for
 
 
 def model_rows(pattern: str | None = None, family: str | None = None) -> list[dict]:
@@ -34,6 +35,7 @@ def model_rows(pattern: str | None = None, family: str | None = None) -> list[di
                 "resolution": config.resolution,
                 "top1": config.top1,
                 "reference_macs": config.macs,
+                "weights": [spec.tag for spec in weights_for(name)],
             }
         )
     return rows
@@ -54,12 +56,12 @@ def cmd_models(args: argparse.Namespace) -> int:
             human_count(r["macs"]),
             r["resolution"],
             r["top1"] or "-",
+            ", ".join(r["weights"]) or "-",
         )
         for r in rows
     ]
-    print(
-        format_table(("name", "family", "params", "MACs", "resolution", "top-1"), table, right=(2, 3, 4, 5))
-    )
+    headers = ("name", "family", "params", "MACs", "resolution", "top-1", "weights (first = default)")
+    print(format_table(headers, table, right=(2, 3, 4, 5)))
     return 0
 
 

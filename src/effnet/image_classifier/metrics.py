@@ -34,4 +34,5 @@ def detailed_metrics(
         },
         "confusion_matrix": confusion_matrix(labels.numpy(), predicted.numpy(), labels=classes).tolist(),
         "predictions": predicted.tolist(),
+        "confidences": logits.float().softmax(1).max(1).values.tolist(),
     }

@@ -1,0 +1,181 @@
+"""`effnet train DATA_DIR` and `effnet evaluate RUN_DIR|FILE DATA_DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from effnet.checkpoint import write_json
+from effnet.image_classifier import DataLoader, create, load
+from effnet.image_classifier.model_spec import ModelSpec
+from effnet.image_classifier.model_spec import get as get_spec
+from effnet.image_classifier.training import CHECKPOINT
+
+RUN_FILES = ("config.json", "model.safetensors", "metrics.json", "report.html")
+
+
+def split_data(data: DataLoader, val_split: float, test_split: float, seed: int):
+    """(train, validation or None, test or None), stratified per class."""
+    for name, value in (("--val-split", val_split), ("--test-split", test_split)):
+        if not 0 <= value < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {value}")
+    if val_split + test_split >= 0.9:
+        raise ValueError(
+            f"--val-split + --test-split = {val_split + test_split:.2f} leaves too little to train on"
+        )
+    test = val = None
+    rest = data
+    if test_split > 0:
+        rest, test = data.split(1 - test_split, seed=seed)
+    if val_split > 0:
+        rest, val = rest.split(1 - val_split / (1 - test_split), seed=seed + 1)
+    return rest, val, test
+
+
+def misclassified_examples(paths: list[str], metrics: dict, labels_true: list[int]) -> list[dict]:
+    names = metrics["labels"]
+    return [
+        {"path": path, "true": names[t], "predicted": names[p], "probability": c}
+        for path, t, p, c in zip(
+            paths, labels_true, metrics["predictions"], metrics["confidences"], strict=True
+        )
+        if t != p
+    ]
+
+
+def write_run_report(out: Path, classifier, data, metrics: dict, info: dict) -> Path | None:
+    """metrics.json, and report.html with its plots (training curves, confusion matrix, mistakes)."""
+    from effnet.report import write_report
+
+    wrong = (
+        misclassified_examples(data.paths, metrics, data.labels.tolist())
+        if len(data) == metrics["num_images"]
+        else []
+    )
+    saved = {k: v for k, v in metrics.items() if k not in ("predictions", "confidences")}
+    write_json(out / "metrics.json", saved)
+    return write_report(out, info, classifier.history, saved, wrong)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    started_before = (out / CHECKPOINT).exists() or (out / "config.json").exists()
+    if started_before and not (args.resume or args.overwrite):
+        raise ValueError(
+            f"{out} already holds a run; pass --resume to continue it, --overwrite to start over, "
+            "or choose another --out"
+        )
+    if args.overwrite and not args.resume:
+        for name in (CHECKPOINT, *RUN_FILES):
+            (out / name).unlink(missing_ok=True)
+    data = DataLoader.from_folder(args.data_dir, seed=args.seed)
+    train, val, test = split_data(data, args.val_split, args.test_split, args.seed)
+    print(
+        f"{args.data_dir}: {len(data)} images, {data.num_classes} classes "
+        f"(train {len(train)}, validation {len(val) if val else 0}, test {len(test) if test else 0})"
+    )
+    spec = get_spec(args.model)
+    if args.image_size:
+        spec = ModelSpec(spec.name, spec.config, (args.image_size, args.image_size))
+    began = time.perf_counter()
+    try:
+        classifier = create(
+            train,
+            model_spec=spec,
+            validation_data=val,
+            batch_size=args.batch_size,
+            epochs=args.epochs,
+            train_whole_model=args.fine_tune,
+            use_augmentation=args.augment,
+            learning_rate=args.learning_rate,
+            seed=args.seed,
+            model_dir=out,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: the last complete epoch is saved in {out}; continue with --resume",
+            file=sys.stderr,
+        )
+        return 130
+    seconds = time.perf_counter() - began
+    write_json(
+        out / "splits.json",
+        {"train": train.paths, "validation": val.paths if val else [], "test": test.paths if test else []},
+    )
+    evaluation = test or val
+    if evaluation is None:
+        print(f"trained in {seconds:.1f} s; saved to {out} (no test or validation split to evaluate on)")
+        return 0
+    metrics = classifier.evaluate(evaluation, detailed=True)
+    info = {
+        "model": spec.name,
+        "dataset": str(args.data_dir),
+        "evaluated on": "test split" if test else "validation split",
+        "images (train / val / test)": f"{len(train)} / {len(val) if val else 0} / {len(test) if test else 0}",
+        "mode": "fine-tuning" if args.fine_tune else "frozen backbone",
+        "epochs": classifier.hparams.epochs,
+        "best epoch": classifier.best_epoch,
+        "image size": "x".join(map(str, classifier.preprocessing.input_size)),
+        "training time (s)": round(seconds, 1),
+        "seed": args.seed,
+    }
+    report = write_run_report(out, classifier, evaluation, metrics, info)
+    from effnet.report import format_metrics_table
+
+    print(format_metrics_table(metrics))
+    print(f"\ntrained in {seconds:.1f} s; model, labels.txt, metrics.json and {report.name} in {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    target = Path(args.model)
+    data = DataLoader.from_folder(args.data_dir, shuffle=False)
+    if target.is_dir():
+        classifier = load(target)
+        metrics = classifier.evaluate(data, detailed=True)
+        metrics = {k: v for k, v in metrics.items() if k not in ("predictions", "confidences")}
+        if args.json:
+            print(json.dumps(metrics, indent=2))
+        else:
+            from effnet.report import format_metrics_table
+
+            print(format_metrics_table(metrics))
+        return 0
+    from effnet.runtime import load as load_runtime
+
+    result = load_runtime(target).evaluate(data)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{target.name}: accuracy {result['accuracy']:.4f} on {result['num_images']} images")
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a classifier on a folder of images (one sub-folder per class)")
+    p.add_argument("data_dir", help="folder with one sub-folder of images per class")
+    p.add_argument(
+        "--model", default="efficientnet_lite0", help="model to train (default: efficientnet_lite0)"
+    )
+    p.add_argument("--out", required=True, help="run folder: model, labels.txt, metrics.json, report.html")
+    p.add_argument("--epochs", type=int, help="epochs (default: 20 frozen, 5 fine-tuning)")
+    p.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
+    p.add_argument("--learning-rate", type=float, help="SGD learning rate (default: 0.005)")
+    p.add_argument("--fine-tune", action="store_true", help="train the whole network, not only the head")
+    p.add_argument("--augment", action="store_true", help="random crops and flips")
+    p.add_argument("--val-split", type=float, default=0.1, help="validation fraction (default: 0.1)")
+    p.add_argument("--test-split", type=float, default=0.1, help="test fraction (default: 0.1)")
+    p.add_argument("--image-size", type=int, help="train at this resolution instead of the model's")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a trained run folder or an exported .onnx/.tflite file")
+    p.add_argument("model", help="run folder written by `effnet train`, or an exported .onnx / .tflite file")
+    p.add_argument("data_dir", help="folder with one sub-folder of images per class")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_evaluate)
