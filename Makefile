@@ -18,9 +18,11 @@ $(STAMP): $(PY) pyproject.toml
 
 setup: $(STAMP)
 
+# The main job on a built-in default: real handwritten digits as an image folder -> a trained Lite0.
 demo: setup
-	$(VENV)/bin/effnet models --family efficientnet_lite
 	$(VENV)/bin/effnet demo
+	$(VENV)/bin/effnet data digits runs/digits
+	$(VENV)/bin/effnet train runs/digits --model efficientnet_lite0 --out runs/digits-lite0 --overwrite
 
 test: setup
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -144,7 +144,7 @@ def test_model_maker_names_and_bad_arguments(splits):
     assert model_spec.get("efficientnet_lite4").name == "efficientnet_lite4"
     with pytest.raises(ValueError, match="resnet_50 is not part of effnet"):
         model_spec.get("resnet_50")
-    with pytest.raises(TypeError, match="DataLoader.from_folder"):
+    with pytest.raises(TypeError, match=r"DataLoader\.from_folder"):
         image_classifier.create([1, 2, 3])
     with pytest.raises(TypeError, match="unknown arguments"):
         image_classifier.create(train, model_spec=SMALL, colour="red")

@@ -114,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "model": spec.name,
         "dataset": str(args.data_dir),
         "evaluated on": "test split" if test else "validation split",
-        "images (train / val / test)": f"{len(train)} / {len(val) if val else 0} / {len(test) if test else 0}",
+        "images (train / val / test)": " / ".join(str(len(d)) if d else "0" for d in (train, val, test)),
         "mode": "fine-tuning" if args.fine_tune else "frozen backbone",
         "epochs": classifier.hparams.epochs,
         "best epoch": classifier.best_epoch,

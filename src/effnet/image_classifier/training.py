@@ -106,17 +106,45 @@ def make_optimizer(module: nn.Module, hp: HParams) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=hp.learning_rate, momentum=hp.momentum)
 
 
-def load_checkpoint(model_dir: Path | None, fingerprint: dict) -> dict | None:
-    """The run's last checkpoint, if it belongs to the same run (model, data, settings)."""
-    if model_dir is None or not (model_dir / CHECKPOINT).is_file():
-        return None
-    state = torch.load(model_dir / CHECKPOINT, map_location="cpu", weights_only=True)
-    if state.get("fingerprint") != fingerprint:
-        raise ValueError(
-            f"{model_dir / CHECKPOINT} belongs to another run (different model, data or settings); "
-            "use a new output folder, or delete the checkpoint to start over"
-        )
-    return state
+class RunCheckpoint:
+    """The checkpoint of one training run in ``model_dir``: written after every epoch, read to resume.
+
+    ``fingerprint`` identifies the run (model, data, settings): a checkpoint of another run is refused
+    rather than silently continued.
+    """
+
+    def __init__(self, model_dir: Path | None, fingerprint: dict) -> None:
+        self.path = model_dir / CHECKPOINT if model_dir is not None else None
+        self.fingerprint = fingerprint
+
+    def resume(self, module: nn.Module, optimizer, scheduler) -> tuple[History, int]:
+        """Restore the last complete epoch into the given objects; (history, first epoch to run)."""
+        if self.path is None or not self.path.is_file():
+            return History(), 1
+        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        if state.get("fingerprint") != self.fingerprint:
+            raise ValueError(
+                f"{self.path} belongs to another run (different model, data or settings); "
+                "use a new output folder, or delete the checkpoint to start over"
+            )
+        module.load_state_dict(state["module"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        log.info("resuming after epoch %d", state["epoch"])
+        return History.from_dict(state["history"]), state["epoch"] + 1
+
+    def save(self, epoch: int, module: nn.Module, optimizer, scheduler, history: History) -> None:
+        if self.path is None:
+            return
+        state = {
+            "fingerprint": self.fingerprint,
+            "epoch": epoch,
+            "module": module.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "history": history.to_dict(),
+        }
+        save_torch(state, self.path)
 
 
 def extract_features(
@@ -178,13 +206,8 @@ def train_linear_head(
         optimizer, warmup_cosine(hp.warmup_steps, steps * hp.epochs)
     )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=hp.label_smoothing)
-    history, start = History(), 1
-    if (saved := load_checkpoint(model_dir, fingerprint)) is not None:
-        head.load_state_dict(saved["module"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        history, start = History.from_dict(saved["history"]), saved["epoch"] + 1
-        log.info("resuming from epoch %d of %d", saved["epoch"], hp.epochs)
+    checkpoint = RunCheckpoint(model_dir, fingerprint)
+    history, start = checkpoint.resume(head, optimizer, scheduler)
 
     bar = tqdm(
         range(start, hp.epochs + 1), desc="training head", unit="epoch", initial=start - 1, total=hp.epochs
@@ -218,18 +241,7 @@ def train_linear_head(
         bar.set_postfix(
             loss=f"{row['train_loss']:.3f}", val_acc="-" if val_accuracy is None else f"{val_accuracy:.3f}"
         )
-        if model_dir is not None:
-            save_torch(
-                {
-                    "fingerprint": fingerprint,
-                    "epoch": epoch,
-                    "module": head.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "history": history.to_dict(),
-                },
-                model_dir / CHECKPOINT,
-            )
+        checkpoint.save(epoch, head, optimizer, scheduler, history)
     head.load_state_dict(history.best_state)
     linear = head[1]
     folded = nn.Linear(x.shape[1], num_classes)
@@ -261,13 +273,8 @@ def fine_tune(
     )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=hp.label_smoothing)
     model.to(memory_format=torch.channels_last)
-    history, start = History(), 1
-    if (saved := load_checkpoint(model_dir, fingerprint)) is not None:
-        model.load_state_dict(saved["module"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        history, start = History.from_dict(saved["history"]), saved["epoch"] + 1
-        log.info("resuming from epoch %d of %d", saved["epoch"], hp.epochs)
+    checkpoint = RunCheckpoint(model_dir, fingerprint)
+    history, start = checkpoint.resume(model, optimizer, scheduler)
     eval_transform = EvalTransform(model.preprocessing)
     for epoch in range(start, hp.epochs + 1):
         began = time.perf_counter()
@@ -326,18 +333,7 @@ def fine_tune(
         row["seconds"] = time.perf_counter() - began
         history.record(row, model.state_dict)
         log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})
-        if model_dir is not None:
-            save_torch(
-                {
-                    "fingerprint": fingerprint,
-                    "epoch": epoch,
-                    "module": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "history": history.to_dict(),
-                },
-                model_dir / CHECKPOINT,
-            )
+        checkpoint.save(epoch, model, optimizer, scheduler, history)
     model.load_state_dict(history.best_state)
     model.eval()
     return history

@@ -1,0 +1,74 @@
+import json
+
+import pytest
+
+from effnet.cli import main
+
+
+@pytest.fixture(scope="module")
+def run(digits_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "digits-lite0"
+    code = main(["train", str(digits_folder), "--out", str(out), "--image-size", "64", "--epochs", "8"])
+    assert code == 0
+    return out
+
+
+def test_train_writes_a_complete_run(run, capsys):
+    for name in (
+        "model.safetensors",
+        "labels.txt",
+        "config.json",
+        "metrics.json",
+        "report.html",
+        "splits.json",
+    ):
+        assert (run / name).is_file(), name
+    assert (run / "labels.txt").read_text().split() == [str(d) for d in range(10)]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["num_images"] == 30 and 0.3 < metrics["accuracy"] <= 1.0
+    splits = json.loads((run / "splits.json").read_text())
+    assert len(splits["train"]) + len(splits["validation"]) + len(splits["test"]) == 300
+    assert not set(splits["train"]) & set(splits["test"])
+
+
+def test_train_refuses_to_overwrite_and_resume_finishes(run, digits_folder, capsys):
+    assert main(["train", str(digits_folder), "--out", str(run), "--image-size", "64", "--epochs", "8"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    # resuming a finished run retrains nothing and reports the same metrics
+    before = json.loads((run / "metrics.json").read_text())
+    assert (
+        main(
+            [
+                "train",
+                str(digits_folder),
+                "--out",
+                str(run),
+                "--image-size",
+                "64",
+                "--epochs",
+                "8",
+                "--resume",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((run / "metrics.json").read_text())["accuracy"] == before["accuracy"]
+
+
+def test_evaluate_run_folder(run, digits_folder, capsys):
+    assert main(["evaluate", str(run), str(digits_folder), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["num_images"] == 300 and metrics["accuracy"] > 0.5
+
+
+def test_train_errors_are_one_line(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "missing" in err and "Traceback" not in err
+    (tmp_path / "one" / "only").mkdir(parents=True)
+    assert main(["train", str(tmp_path / "one"), "--out", str(tmp_path / "out")]) == 2
+
+
+def test_data_digits(tmp_path, capsys):
+    assert main(["data", "digits", str(tmp_path / "d"), "--limit", "20"]) == 0
+    assert len(list((tmp_path / "d").glob("*/*.png"))) == 20

