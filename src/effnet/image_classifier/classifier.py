@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from effnet.image_classifier.metrics import detailed_metrics
 from effnet.image_classifier.model_spec import ModelSpec
 from effnet.image_classifier.model_spec import get as get_spec
 from effnet.image_classifier.training import (
+    CHECKPOINT,
     epoch_seed,
     evaluate_network,
     extract_features,
@@ -273,6 +274,10 @@ def create(
     network = spec.create_network(train_data.num_classes, hp.dropout_rate)
     with sigterm_as_interrupt():
         if hp.train_whole_model:
+            resuming = model_dir is not None and (model_dir / CHECKPOINT).is_file()
+            if hp.probe_first and not resuming and getattr(network, "weights_report", None) is not None:
+                probe = replace(hp, epochs=hp.probe_epochs, use_augmentation=False, warmup_steps=0)
+                _train_frozen(network, train_data, None, probe, None, fingerprint)
             history = fine_tune(network, train_data, validation_data, hp, model_dir, fingerprint)
         else:
             history = _train_frozen(network, train_data, validation_data, hp, model_dir, fingerprint)

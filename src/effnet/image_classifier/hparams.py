@@ -33,6 +33,10 @@ class HParams:
     augment_views: int = 2
     # BatchNorm: "auto" freezes running statistics when batch_size < 32, where batch estimates are noisy
     freeze_bn: bool | str = "auto"
+    # fine-tuning starts from a linear head fitted on frozen features ("LP-FT", Kumar et al. 2022): a random
+    # head's large early gradients would otherwise wreck the pretrained features
+    probe_first: bool = True
+    probe_epochs: int = 20
     num_workers: int | None = None
 
     def resolved(self, steps_per_epoch: int) -> HParams:
