@@ -111,7 +111,8 @@ def test_fine_tuning_trains_the_whole_network(splits):
 
     reference = create_model("efficientnet_lite0", pretrained=True)
     assert not torch.equal(model.network.stem.conv.weight, reference.stem.conv.weight)
-    assert model.hparams.bn_frozen()  # batch 16 < 32: BatchNorm statistics stay the pretrained ones
+    assert model.hparams.bn_frozen(pretrained=True)  # BatchNorm statistics stay the pretrained ones
+    assert not model.hparams.bn_frozen(pretrained=False)
     assert torch.equal(model.network.stem.bn.running_mean, reference.stem.bn.running_mean)
 
 
@@ -168,5 +169,5 @@ def test_hparams_defaults_follow_model_maker():
     assert (hp.batch_size, hp.learning_rate, hp.momentum, hp.dropout_rate, hp.label_smoothing) == (
         32, 0.005, 0.9, 0.2, 0.1,
     )  # fmt: skip
-    assert hp.resolved(10).epochs == 20 and HParams(train_whole_model=True).resolved(10).epochs == 5
+    assert hp.resolved(10).epochs == 50 and HParams(train_whole_model=True).resolved(10).epochs == 5
     assert HParams(train_whole_model=True).resolved(10).warmup_steps == 10

@@ -27,6 +27,7 @@ from effnet.image_classifier.training import (
     fine_tune,
     predict_logits,
     sigterm_as_interrupt,
+    single_thread,
     train_linear_head,
 )
 from effnet.models import EfficientNet
@@ -314,6 +315,7 @@ def _train_frozen(network, train_data, validation_data, hp, model_dir, fingerpri
         if validation_data is not None
         else None
     )
-    linear, history = train_linear_head(train, val, network.num_classes, hp, model_dir, fingerprint)
+    with single_thread():
+        linear, history = train_linear_head(train, val, network.num_classes, hp, model_dir, fingerprint)
     network.classifier.load_state_dict(linear.state_dict())
     return history

@@ -10,8 +10,9 @@ class HParams:
     """Settings of one training run. ``None`` fields are resolved by `resolved()`.
 
     The defaults are TFLite Model Maker's (batch 32, SGD lr 0.005 with momentum 0.9, dropout 0.2, label
-    smoothing 0.1, L2 1e-4, 5 epochs), except that a frozen-backbone run defaults to 20 epochs: it trains
-    on cached features, where an epoch costs milliseconds, and 5 epochs leave the linear head under-fit.
+    smoothing 0.1, L2 1e-4, 5 epochs), except that a frozen-backbone run defaults to 50 epochs: it trains
+    on cached features, where an epoch costs milliseconds, and 5 epochs leave the linear head under-fit
+    (Lite0 on digits, mean of 5 splits: 20 epochs 94.9%, 50 epochs 95.7%, 100 epochs 96.1%).
     """
 
     epochs: int | None = None
@@ -31,23 +32,27 @@ class HParams:
     flip: bool = True
     color_jitter: float = 0.0
     augment_views: int = 2
-    # BatchNorm: "auto" freezes running statistics when batch_size < 32, where batch estimates are noisy
+    # BatchNorm when fine-tuning: "auto" keeps the pretrained running statistics (and uses them in training)
+    # when starting from pretrained weights, as Keras advises: batch statistics of a small, unfamiliar
+    # dataset shift every feature the head was fitted on. From random init the statistics are learned.
     freeze_bn: bool | str = "auto"
     # fine-tuning starts from a linear head fitted on frozen features ("LP-FT", Kumar et al. 2022): a random
     # head's large early gradients would otherwise wreck the pretrained features
     probe_first: bool = True
-    probe_epochs: int = 20
+    probe_epochs: int = 50
+    # the pretrained backbone learns at this fraction of the head's learning rate when fine-tuning
+    backbone_lr_scale: float = 0.1
     num_workers: int | None = None
 
     def resolved(self, steps_per_epoch: int) -> HParams:
-        epochs = self.epochs if self.epochs is not None else (5 if self.train_whole_model else 20)
+        epochs = self.epochs if self.epochs is not None else (5 if self.train_whole_model else 50)
         warmup = self.warmup_steps
         if warmup is None:  # about one epoch of linear warm-up when fine-tuning, none for a linear head
             warmup = min(steps_per_epoch, 500) if self.train_whole_model else 0
         return HParams(**{**asdict(self), "epochs": epochs, "warmup_steps": warmup})
 
-    def bn_frozen(self) -> bool:
-        return self.batch_size < 32 if self.freeze_bn == "auto" else bool(self.freeze_bn)
+    def bn_frozen(self, pretrained: bool = True) -> bool:
+        return pretrained if self.freeze_bn == "auto" else bool(self.freeze_bn)
 
     def validate(self) -> None:
         for name in ("batch_size",):

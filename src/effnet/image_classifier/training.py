@@ -67,6 +67,18 @@ class History:
 
 
 @contextmanager
+def single_thread() -> Iterator[None]:
+    """Run tiny ops on one thread: a linear head's matmuls gain nothing from threads, and with other work
+    on the cores the thread pool's spinning made head training 13x slower (10 s vs 0.7 s, 2-core CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM (a scheduler, `kill`) stops training like Ctrl-C: after the last complete checkpoint."""
 
@@ -96,14 +108,27 @@ def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]
     return factor
 
 
-def make_optimizer(module: nn.Module, hp: HParams) -> torch.optim.Optimizer:
-    """SGD with momentum; no weight decay on biases and BatchNorm parameters."""
-    decay, no_decay = [], []
+def make_optimizer(module: nn.Module, hp: HParams, backbone_lr_scale: float = 1.0) -> torch.optim.Optimizer:
+    """SGD with momentum; no weight decay on biases and BatchNorm parameters; everything but the
+    classifier learns at ``backbone_lr_scale`` times the learning rate (a pretrained backbone needs
+    smaller steps than a new head)."""
+    head = {id(p) for p in getattr(module, "classifier", nn.Identity()).parameters()}
+    groups: dict[tuple[bool, bool], list] = {}
     for param in module.parameters():
         if param.requires_grad:
-            (no_decay if param.ndim <= 1 else decay).append(param)
-    groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.SGD(groups, lr=hp.learning_rate, momentum=hp.momentum)
+            groups.setdefault((param.ndim <= 1, id(param) in head), []).append(param)
+    return torch.optim.SGD(
+        [
+            {
+                "params": params,
+                "weight_decay": 0.0 if no_decay else hp.weight_decay,
+                "lr": hp.learning_rate * (1.0 if is_head else backbone_lr_scale),
+            }
+            for (no_decay, is_head), params in groups.items()
+        ],
+        lr=hp.learning_rate,
+        momentum=hp.momentum,
+    )
 
 
 class RunCheckpoint:
@@ -186,20 +211,28 @@ def train_linear_head(
     model_dir: Path | None,
     fingerprint: dict,
 ) -> tuple[nn.Linear, History]:
-    """Dropout + linear classifier on cached features, standardized per feature for fast, stable SGD.
+    """Dropout + linear classifier on cached features, centered and scaled to unit RMS for fast SGD.
 
-    The standardization is folded into the returned Linear layer (w / std, b - w @ mean / std), so the
-    deployed network is the plain backbone + Linear.
+    One global scale, not one per feature: per-feature standardization inflates features that barely vary
+    in the training set (ReLU6 leaves many near-constant), which measured worse (Lite0 on digits, mean of
+    5 splits: 95.0% vs 95.7% at 50 epochs) and makes fine-tuning from this head diverge. The scaling is
+    folded into the returned Linear layer, so the deployed network is the plain backbone + Linear.
     """
     x = torch.from_numpy(train[0])
     y = torch.from_numpy(train[1]).long()
-    mean, std = x.mean(0), x.std(0) + 1e-3
+    mean = x.mean(0)
+    std = x.std(0).pow(2).mean().sqrt().clamp_min(1e-6)  # the features' RMS spread, one number
     x = (x - mean) / std
     val_x = (torch.from_numpy(val[0]) - mean) / std if val is not None else None
     val_y = torch.from_numpy(val[1]).long() if val is not None else None
 
     torch.manual_seed(hp.seed)
     head = nn.Sequential(nn.Dropout(hp.dropout_rate), nn.Linear(x.shape[1], num_classes))
+    # Zero init, as in logistic regression (a linear model has no symmetry to break): features that never
+    # vary in the training set get no gradient and keep weight 0. A random init would survive on them and,
+    # divided by their ~0 std when folded, blow up as soon as fine-tuning wakes those features.
+    nn.init.zeros_(head[1].weight)
+    nn.init.zeros_(head[1].bias)
     optimizer = make_optimizer(head, hp)
     steps = math.ceil(len(x) / hp.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -235,7 +268,9 @@ def train_linear_head(
         if val_x is not None:
             with torch.no_grad():
                 val_loss, val_accuracy = _scores(head(val_x), val_y)
-        row.update(val_loss=val_loss, val_accuracy=val_accuracy, lr=optimizer.param_groups[0]["lr"])
+        row.update(
+            val_loss=val_loss, val_accuracy=val_accuracy, lr=max(g["lr"] for g in optimizer.param_groups)
+        )
         row["seconds"] = time.perf_counter() - began
         history.record(row, head.state_dict)
         bar.set_postfix(
@@ -267,7 +302,8 @@ def fine_tune(
 ) -> History:
     """Train the whole network with augmentation, warm-up + cosine schedule and label smoothing."""
     steps = math.ceil(len(train) / hp.batch_size)
-    optimizer = make_optimizer(model, hp)
+    pretrained = getattr(model, "weights_report", None) is not None
+    optimizer = make_optimizer(model, hp, hp.backbone_lr_scale if pretrained else 1.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(hp.warmup_steps, steps * hp.epochs)
     )
@@ -294,7 +330,7 @@ def fine_tune(
             else eval_transform
         )
         model.train()
-        if hp.bn_frozen():
+        if hp.bn_frozen(pretrained):
             _freeze_bn_statistics(model)
         total_loss, correct, seen = 0.0, 0, 0
         bar = tqdm(total=len(train), desc=f"epoch {epoch}/{hp.epochs}", unit="img", dynamic_ncols=True)
@@ -329,7 +365,9 @@ def fine_tune(
         val_loss = val_accuracy = None
         if val is not None:
             val_loss, val_accuracy = evaluate_network(model, val, hp.batch_size, hp.num_workers)
-        row.update(val_loss=val_loss, val_accuracy=val_accuracy, lr=optimizer.param_groups[0]["lr"])
+        row.update(
+            val_loss=val_loss, val_accuracy=val_accuracy, lr=max(g["lr"] for g in optimizer.param_groups)
+        )
         row["seconds"] = time.perf_counter() - began
         history.record(row, model.state_dict)
         log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})
