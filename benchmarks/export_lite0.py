@@ -87,17 +87,28 @@ def crops(pool: list[Image.Image], count: int, seed: int) -> list[Image.Image]:
     return out
 
 
-def latency(path: Path, image: np.ndarray, threads: int, runs: int) -> tuple[float, float, float]:
-    """Median, p10, p90 milliseconds of one batch-1 prediction (after 10 warm-up runs)."""
-    predictor = runtime.load(path, num_threads=threads)
-    for _ in range(10):
-        predictor.predict_batch(image)
-    times = []
+def latencies(files: dict, image: np.ndarray, threads: int, runs: int) -> dict:
+    """Median, p10, p90 milliseconds of one batch-1 prediction per file, after 10 warm-up runs.
+
+    The files take turns in a shuffled order on every round, so that load from other processes on a shared
+    machine falls on all of them alike and their ratios stay meaningful.
+    """
+    predictors = {key: runtime.load(path, num_threads=threads) for key, path in files.items()}
+    for predictor in predictors.values():
+        for _ in range(10):
+            predictor.predict_batch(image)
+    times: dict = {key: [] for key in predictors}
+    keys = list(predictors)
+    rng = np.random.default_rng(0)
     for _ in range(runs):
-        start = time.perf_counter()
-        predictor.predict_batch(image)
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times)), float(np.percentile(times, 10)), float(np.percentile(times, 90))
+        for index in rng.permutation(len(keys)):
+            start = time.perf_counter()
+            predictors[keys[index]].predict_batch(image)
+            times[keys[index]].append((time.perf_counter() - start) * 1000)
+    return {
+        key: (float(np.median(t)), float(np.percentile(t, 10)), float(np.percentile(t, 90)))
+        for key, t in times.items()
+    }
 
 
 def outputs(path: Path, images: np.ndarray) -> np.ndarray:
@@ -165,6 +176,7 @@ def main() -> None:
     int8_config = QuantizationConfig("int8", representative, quantization_steps=args.steps)
     build("onnx", "int8", lambda: export_onnx(model, out / "lite0_int8.onnx", quantize=int8_config))
     build("onnx", "int8 S8S8", lambda: onnx_s8s8(files["onnx", "float"], out, calibration))
+    build("onnx", "dynamic", lambda: export_onnx(model, out / "lite0_dynamic.onnx", quantize="dynamic"))
     try:
         import litert_torch  # noqa: F401
 
@@ -176,6 +188,7 @@ def main() -> None:
         build("tflite", "fp16", lambda: export_tflite(model, out / "lite0_fp16.tflite", "fp16"))
         uint8 = QuantizationConfig.for_int8(representative, quantization_steps=args.steps)
         build("tflite", "int8", lambda: export_tflite(model, out / "lite0_int8.tflite", uint8))
+        build("tflite", "dynamic", lambda: export_tflite(model, out / "lite0_dynamic.tflite", "dynamic"))
 
     print(f"Machine: {describe()}")
     print("Versions: " + ", ".join(f"{name} {_version(name)}" for name in PACKAGES))
@@ -186,21 +199,28 @@ def main() -> None:
     print("| engine | file | size MB | vs float | build s | 1 thread ms (p10-p90) | 2 threads ms (p10-p90) |")
     print("|---|---|---:|---:|---:|---:|---:|")
     image = test[1:2]
+    timed = {threads: latencies(files, image, threads, args.runs) for threads in (1, 2)}
     for (engine, kind), path in files.items():
         size = path.stat().st_size
         ratio = size / files[engine, "float"].stat().st_size
-        cells = []
-        for threads in (1, 2):
-            median, p10, p90 = latency(path, image, threads, args.runs)
-            cells.append(f"{median:.2f} ({p10:.2f}-{p90:.2f})")
+        cells = [f"{m:.2f} ({p10:.2f}-{p90:.2f})" for m, p10, p90 in (timed[t][engine, kind] for t in (1, 2))]
         print(
             f"| {engine} | {kind} | {size / 1e6:.2f} | {ratio:.0%} | {build_s[engine, kind]:.0f} | "
             f"{cells[0]} | {cells[1]} |"
         )
+    print()
+    for engine in ("onnx", "tflite"):
+        if (engine, "int8") in files:
+            ratios = [timed[t][engine, "int8"][0] / timed[t][engine, "float"][0] for t in (1, 2)]
+            print(
+                f"{engine} int8 / float median latency: {ratios[0]:.2f} (1 thread), "
+                f"{ratios[1]:.2f} (2 threads)"
+            )
 
     print()
     print(
-        f"Top-1 agreement with the float file: {len(TEST_PHOTOS)} photos whole, {len(held_out)} held-out crops"
+        f"Top-1 agreement with the float file: {len(TEST_PHOTOS)} photos whole, "
+        f"{len(held_out)} held-out crops"
     )
     print("| engine | file | photos | held-out crops | confident crops | max abs logit diff |")
     print("|---|---|---:|---:|---:|---:|")

@@ -1,39 +1,66 @@
 """effnet: efficient on-device image models.
 
-import effnet
-model = effnet.create_model("efficientnet_lite0", num_classes=10)
+    import effnet
+    model = effnet.create_model("efficientnet_lite0", pretrained=True)
+
+The names below load on first use (PEP 562), so ``import effnet.runtime`` (which runs exported files with
+ONNX Runtime or LiteRT) and ``effnet.data`` work without importing torch.
 """
 
-from effnet.factory import create_model
-from effnet.models import (
-    FAMILIES,
-    ArchSpec,
-    BlockSpec,
-    EfficientNet,
-    ModelConfig,
-    compound,
-    get_config,
-    list_models,
-    scale,
-)
-from effnet.preprocessing import Preprocessing
-from effnet.profile import count_params, profile
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "FAMILIES",
-    "ArchSpec",
-    "BlockSpec",
-    "EfficientNet",
-    "ModelConfig",
-    "Preprocessing",
-    "__version__",
-    "compound",
-    "count_params",
-    "create_model",
-    "get_config",
-    "list_models",
-    "profile",
-    "scale",
-]
+_EXPORTS = {
+    "create_model": "effnet.factory",
+    "FAMILIES": "effnet.models",
+    "ArchSpec": "effnet.models",
+    "BlockSpec": "effnet.models",
+    "EfficientNet": "effnet.models",
+    "ModelConfig": "effnet.models",
+    "compound": "effnet.models",
+    "get_config": "effnet.models",
+    "list_models": "effnet.models",
+    "scale": "effnet.models",
+    "Preprocessing": "effnet.preprocessing",
+    "count_params": "effnet.profile",
+    "profile": "effnet.profile",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+if TYPE_CHECKING:
+    from effnet.factory import create_model
+    from effnet.models import (
+        FAMILIES,
+        ArchSpec,
+        BlockSpec,
+        EfficientNet,
+        ModelConfig,
+        compound,
+        get_config,
+        list_models,
+        scale,
+    )
+    from effnet.preprocessing import Preprocessing
+    from effnet.profile import count_params, profile
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        # submodules (effnet.image_classifier, effnet.export ...) import as usual
+        try:
+            return importlib.import_module(f"effnet.{name}")
+        except ModuleNotFoundError:
+            raise AttributeError(f"module 'effnet' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

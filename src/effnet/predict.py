@@ -11,13 +11,7 @@ from torch import nn
 
 from effnet.data import ImageDecodeError, imagenet_labels, transforms_for
 from effnet.data.images import ImageSource
-
-
-@dataclass(frozen=True)
-class Prediction:
-    label: str
-    index: int
-    probability: float
+from effnet.runtime.predictor import Prediction
 
 
 @dataclass

@@ -15,8 +15,10 @@ import copy
 import csv
 import itertools
 import logging
+import multiprocessing
 import os
 import pickle
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -529,6 +531,18 @@ def _check_picklable(transform: Transform) -> None:
         ) from None
 
 
+# Runtimes that start threads at import: forking a process that holds them can deadlock the child.
+_FORK_UNSAFE = ("jax", "tensorflow")
+
+
+def _process_context() -> multiprocessing.context.BaseContext:
+    """Fork (fast: workers inherit the imports) unless a fork-unsafe runtime is loaded (LiteRT's export
+    brings JAX); then forkserver, whose workers start clean."""
+    if sys.platform == "linux" and not any(name in sys.modules for name in _FORK_UNSAFE):
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
+
+
 def _ordered_results(function: Callable[..., Any], tasks: list[tuple], workers: int) -> Iterator[Any]:
     """``function(*task)`` for each task, in order. With workers, at most 2 x workers tasks are in flight,
     so results waiting for a slow consumer stay bounded."""
@@ -536,7 +550,7 @@ def _ordered_results(function: Callable[..., Any], tasks: list[tuple], workers: 
         for task in tasks:
             yield function(*task)
         return
-    executor = ProcessPoolExecutor(max_workers=workers)
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=_process_context())
     todo = iter(tasks)
     try:
         pending: deque[Future] = deque(

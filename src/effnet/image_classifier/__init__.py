@@ -14,7 +14,17 @@ Code written for TFLite Model Maker runs after changing its import to ``from eff
 from effnet.data.dataset import ImageDataset as DataLoader
 from effnet.image_classifier import model_spec
 from effnet.image_classifier.classifier import ImageClassifier, create, load
+from effnet.image_classifier.exporting import ExportFormat
 from effnet.image_classifier.hparams import HParams
 from effnet.image_classifier.model_spec import ModelSpec
 
-__all__ = ["DataLoader", "HParams", "ImageClassifier", "ModelSpec", "create", "load", "model_spec"]
+__all__ = [
+    "DataLoader",
+    "ExportFormat",
+    "HParams",
+    "ImageClassifier",
+    "ModelSpec",
+    "create",
+    "load",
+    "model_spec",
+]

@@ -61,6 +61,7 @@ class ImageClassifier:
         self.hparams = hparams or HParams()
         self.history = history or []
         self.best_epoch = best_epoch
+        self.train_data: ImageDataset | None = None  # set by create(): calibration data for int8 export
         network.labels = self.index_to_label
 
     @property
@@ -285,6 +286,7 @@ def create(
     classifier = ImageClassifier(
         network, train_data.index_to_label, spec, hp, history.epochs, history.best_epoch
     )
+    classifier.train_data = train_data  # calibration images for the default int8 export
     if model_dir is not None:
         classifier.save(model_dir)
     return classifier

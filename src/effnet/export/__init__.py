@@ -1,0 +1,33 @@
+"""Exporting models to on-device files: ``.onnx`` (ONNX Runtime) and ``.tflite`` (LiteRT), float or quantized.
+
+    from effnet.export import export_onnx, export_tflite, QuantizationConfig
+    export_onnx(model, "model.onnx", quantize="int8", representative_data=images)
+    export_tflite(model, "model.tflite", QuantizationConfig.for_int8(images))
+
+Each export writes one file holding the model name, preprocessing and labels, runs it with `effnet.runtime`,
+compares it with the PyTorch model, and only then moves it into place. The engines are optional extras:
+``pip install "effnet[onnx]"`` / ``"effnet[litert]"``.
+"""
+
+from effnet.export.checks import (
+    AGREEMENT_WARNING,
+    FLOAT_TOLERANCE,
+    ExportCheck,
+    ExportCheckError,
+    ExportedPath,
+)
+from effnet.export.onnx import export_onnx
+from effnet.export.quantization import DEFAULT_QUANTIZATION_STEPS, QuantizationConfig
+from effnet.export.tflite import export_tflite
+
+__all__ = [
+    "AGREEMENT_WARNING",
+    "DEFAULT_QUANTIZATION_STEPS",
+    "FLOAT_TOLERANCE",
+    "ExportCheck",
+    "ExportCheckError",
+    "ExportedPath",
+    "QuantizationConfig",
+    "export_onnx",
+    "export_tflite",
+]

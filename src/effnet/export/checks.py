@@ -1,0 +1,157 @@
+"""Every export checks the file it wrote before reporting success, by running it with the runtime that users
+will run it with (`effnet.runtime`) and comparing with the PyTorch model.
+
+- A float file must match PyTorch: max |difference| of the outputs within `FLOAT_TOLERANCE` (relative to the
+  largest output, at least 1), or the export fails and writes nothing.
+- A quantized file reports its top-1 agreement with PyTorch on held-out representative images (images past
+  ``quantization_steps``, not used for calibration) when there are any, else on calibration images.
+  Below `AGREEMENT_WARNING` it logs a warning; it does not fail: how much loss is acceptable is the user's
+  call.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from effnet.export.quantization import QuantizationConfig
+from effnet.export.representative import representative_arrays
+from effnet.export.torch_model import input_channels, random_inputs, reference_outputs
+from effnet.runtime.predictor import Predictor
+
+log = logging.getLogger("effnet.export")
+
+FLOAT_TOLERANCE = 1e-3
+AGREEMENT_WARNING = 0.9
+CHECK_IMAGES = 64  # held-out images a quantized file is checked on
+_FLOAT_CHECK_INPUTS = 4  # representative images a float file is compared on
+_RANDOM_CHECK_INPUTS = 8
+
+
+@dataclass(frozen=True)
+class ExportCheck:
+    """What an exported file's self-check measured against the PyTorch model.
+
+    ``inputs`` says what it ran on: "held-out images" (representative images not used for calibration),
+    "calibration images", "representative images" or "random inputs".
+    """
+
+    format: str
+    quantization: str
+    inputs: str
+    num_inputs: int
+    max_abs_diff: float
+    top1_agreement: float
+    file_bytes: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.format} ({self.quantization}): top-1 agreement with PyTorch {self.top1_agreement:.3f} on "
+            f"{self.num_inputs} {self.inputs}, max |output diff| {self.max_abs_diff:.3g}, "
+            f"{self.file_bytes / 1e6:.2f} MB"
+        )
+
+
+class ExportCheckError(RuntimeError):
+    """The exported file does not compute what the PyTorch model computes; nothing was written."""
+
+
+class ExportedPath(type(Path())):  # type: ignore[misc]  # Path() is PosixPath or WindowsPath
+    """The path of an exported file (a `pathlib.Path`) with ``check``: the `ExportCheck` it passed."""
+
+    check: ExportCheck | None = None
+
+    @classmethod
+    def with_check(cls, path: Path, check: ExportCheck) -> ExportedPath:
+        result = cls(path)
+        result.check = check
+        return result
+
+
+@dataclass(frozen=True)
+class ExportData:
+    """The images an export calibrates on and checks with."""
+
+    calibration: np.ndarray | None
+    check: np.ndarray
+    description: str
+
+
+def export_data(model: nn.Module, config: QuantizationConfig | None, representative_data: Any) -> ExportData:
+    """Split the representative images into calibration and check images (see the module docstring)."""
+    preprocessing, channels = model.preprocessing, input_channels(model)
+    if config is not None and config.mode == "int8":
+        steps = config.quantization_steps
+        arrays = representative_arrays(
+            config.representative_data, preprocessing, steps + CHECK_IMAGES, channels
+        )
+        calibration, held_out = arrays[:steps], arrays[steps:]
+        if len(held_out):
+            return ExportData(calibration, held_out, "held-out images")
+        return ExportData(calibration, calibration[:CHECK_IMAGES], "calibration images")
+    data = config.representative_data if config is not None else None
+    data = representative_data if data is None else data
+    if data is not None:
+        limit = CHECK_IMAGES if config is not None else _FLOAT_CHECK_INPUTS
+        return ExportData(
+            None, representative_arrays(data, preprocessing, limit, channels), "representative images"
+        )
+    # Without images, a few random inputs show that the file runs and roughly matches; agreement on noise
+    # says little about accuracy, so no more are spent on it.
+    return ExportData(None, random_inputs(preprocessing, channels, _RANDOM_CHECK_INPUTS), "random inputs")
+
+
+def check_export(
+    predictor: Predictor,
+    model: nn.Module,
+    data: ExportData,
+    *,
+    target: Path,
+    file_format: str,
+    quantization: str,
+) -> ExportCheck:
+    """Run the staged file on ``data.check`` and compare with the PyTorch model; raise `ExportCheckError`
+    for a float file that does not match."""
+    reference = reference_outputs(model, data.check)
+    outputs = predictor.predict_batch(data.check)
+    if outputs.shape != reference.shape:
+        raise ExportCheckError(
+            f"{target}: the exported file outputs shape {outputs.shape}, PyTorch {reference.shape}; "
+            "nothing was written"
+        )
+    max_abs_diff = float(np.abs(outputs - reference).max())
+    agreement = float((outputs.argmax(axis=-1) == reference.argmax(axis=-1)).mean())
+    check = ExportCheck(
+        format=file_format,
+        quantization=quantization,
+        inputs=data.description,
+        num_inputs=len(data.check),
+        max_abs_diff=max_abs_diff,
+        top1_agreement=agreement,
+        file_bytes=Path(predictor.path).stat().st_size,
+    )
+    if quantization == "none":
+        tolerance = FLOAT_TOLERANCE * max(1.0, float(np.abs(reference).max()))
+        if not max_abs_diff <= tolerance:  # also catches NaN
+            raise ExportCheckError(
+                f"{target}: the exported file's outputs differ from PyTorch by up to {max_abs_diff:.3g} "
+                f"(tolerance {tolerance:.3g}) on {len(data.check)} {data.description}; nothing was written. "
+                "This is a bug in the exporter for this model: please report it"
+            )
+    elif agreement < AGREEMENT_WARNING:
+        log.warning(
+            "%s: the %s file agrees with PyTorch on only %.1f%% of %d %s (top-1); check its accuracy with "
+            "effnet.runtime.load(path).evaluate(data) before deploying it",
+            target,
+            quantization,
+            100 * agreement,
+            len(data.check),
+            data.description,
+        )
+    log.info("%s: %s", target, check)
+    return check

@@ -1,0 +1,121 @@
+"""`QuantizationConfig`: how an exported file is quantized, after TFLite Model Maker's class of that name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_QUANTIZATION_STEPS = 500  # Model Maker's default: 500 calibration images, batch 1
+MODES = ("int8", "fp16", "dynamic")
+INFERENCE_TYPES = ("float32", "int8", "uint8")
+_MODE_ALIASES = {"int8": "int8", "fp16": "fp16", "float16": "fp16", "dynamic": "dynamic"}
+_NO_QUANTIZATION = ("none", "float32", "float", "fp32")
+
+
+@dataclass(frozen=True)
+class QuantizationConfig:
+    """How to quantize an exported model.
+
+    - ``mode="int8"``: full-integer post-training quantization: int8 weights (per channel) and int8
+      activations whose ranges come from running ``representative_data`` through the float model
+      (``quantization_steps`` images). The fastest and smallest file.
+    - ``mode="fp16"``: float16 weights, float compute; half the size, almost no accuracy change.
+    - ``mode="dynamic"``: int8 weights, activations quantized on the fly at run time.
+
+    ``representative_data``: preprocessed float32 (N, C, H, W) arrays (or an iterable of such batches, or of
+    ``(images, labels)`` pairs), an `effnet.data.ImageDataset`, or a list of image paths; images are then
+    preprocessed with the model's own eval transform. Images beyond ``quantization_steps`` are held out to
+    check the quantized file.
+
+    ``inference_input_type`` / ``inference_output_type`` ("float32", "int8" or "uint8") set the tensor types
+    of a .tflite file's input and output (int8 mode only). With "uint8" input the file takes
+    ``round(x / scale) + zero_point`` of the normalized image; the runtime applies it. ONNX int8 files keep
+    float32 input and output (QDQ format) whatever these say.
+    """
+
+    mode: str = "int8"
+    representative_data: Any = field(default=None, repr=False, compare=False)
+    quantization_steps: int = DEFAULT_QUANTIZATION_STEPS
+    inference_input_type: str = "float32"
+    inference_output_type: str = "float32"
+
+    def __post_init__(self) -> None:
+        mode = _MODE_ALIASES.get(str(self.mode).lower())
+        if mode is None:
+            raise ValueError(
+                f"quantization mode must be one of {MODES} (or 'float16'), got {self.mode!r}; "
+                "for no quantization pass None"
+            )
+        object.__setattr__(self, "mode", mode)
+        for name in ("inference_input_type", "inference_output_type"):
+            object.__setattr__(self, name, _type_name(name, getattr(self, name)))
+        steps = self.quantization_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"quantization_steps must be a positive integer, got {steps!r}")
+        if mode != "int8" and (self.inference_input_type, self.inference_output_type) != ("float32",) * 2:
+            raise ValueError(
+                f"{mode} quantization keeps float32 input and output; integer inference types need "
+                "QuantizationConfig.for_int8(...)"
+            )
+
+    @classmethod
+    def for_int8(
+        cls,
+        representative_data: Any,
+        quantization_steps: int = DEFAULT_QUANTIZATION_STEPS,
+        inference_input_type: Any = "uint8",
+        inference_output_type: Any = "uint8",
+    ) -> QuantizationConfig:
+        """Full-integer int8, uint8 input and output by default (as Model Maker)."""
+        return cls(
+            "int8", representative_data, quantization_steps, inference_input_type, inference_output_type
+        )
+
+    @classmethod
+    def for_float16(cls) -> QuantizationConfig:
+        return cls("fp16")
+
+    @classmethod
+    def for_dynamic(cls) -> QuantizationConfig:
+        return cls("dynamic")
+
+    @classmethod
+    def from_name(cls, name: str | None, representative_data: Any = None) -> QuantizationConfig | None:
+        """``"int8"``, ``"fp16"`` / ``"float16"``, ``"dynamic"``, or ``"none"`` / None (no quantization):
+        the command line's ``--quantize`` values. int8 keeps float32 input and output here; use `for_int8`
+        for integer ones."""
+        if name is None or str(name).lower() in _NO_QUANTIZATION:
+            return None
+        return cls(str(name), representative_data)
+
+
+def resolve_quantization(
+    quantization: QuantizationConfig | str | None, representative_data: Any
+) -> QuantizationConfig | None:
+    """A `QuantizationConfig` (or None) from what an export function was given; ``representative_data``
+    passed to the function fills in a config that has none."""
+    if quantization is None or isinstance(quantization, str):
+        return QuantizationConfig.from_name(quantization, representative_data)
+    if not isinstance(quantization, QuantizationConfig):
+        raise TypeError(
+            f"quantization must be None, 'int8', 'fp16', 'dynamic' or a QuantizationConfig, got "
+            f"{type(quantization).__name__}"
+        )
+    if representative_data is not None and quantization.representative_data is None:
+        return QuantizationConfig(
+            quantization.mode,
+            representative_data,
+            quantization.quantization_steps,
+            quantization.inference_input_type,
+            quantization.inference_output_type,
+        )
+    return quantization
+
+
+def _type_name(argument: str, value: Any) -> str:
+    """'uint8' from 'uint8', numpy.uint8, numpy.dtype('uint8') or torch.uint8."""
+    name = str(getattr(value, "__name__", value)).lower().removeprefix("torch.").removeprefix("tf.")
+    name = {"float": "float32", "float32": "float32"}.get(name, name)
+    if name not in INFERENCE_TYPES:
+        raise ValueError(f"{argument} must be one of {INFERENCE_TYPES}, got {value!r}")
+    return name

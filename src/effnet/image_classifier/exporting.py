@@ -1,0 +1,117 @@
+"""Model Maker's ``model.export(...)``: the .tflite and/or .onnx file, labels.txt and the saved model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from effnet.checkpoint import write_text
+
+if TYPE_CHECKING:
+    from effnet.image_classifier.classifier import ImageClassifier
+
+
+class ExportFormat:
+    """Model Maker's export format names."""
+
+    TFLITE = "tflite"
+    ONNX = "onnx"
+    LABEL = "label"
+    SAVED_MODEL = "saved_model"  # effnet writes its own checkpoint folder (weights, labels, config)
+    CHECKPOINT = "checkpoint"
+
+
+FORMATS = ("tflite", "onnx", "label", "saved_model", "checkpoint")
+DEFAULT_FORMATS = ("tflite", "label")
+
+
+def _formats(export_format: str | Sequence[str] | None) -> list[str]:
+    if export_format is None:
+        return list(DEFAULT_FORMATS)
+    names = [export_format] if isinstance(export_format, str) else list(export_format)
+    result = []
+    for name in names:
+        key = str(getattr(name, "value", name)).lower().removeprefix("exportformat.")
+        if key not in FORMATS:
+            raise ValueError(f"unknown export_format {name!r}; choose from {', '.join(FORMATS)}")
+        result.append("checkpoint" if key == "saved_model" else key)
+    return list(dict.fromkeys(result))
+
+
+def _quantization(
+    classifier: ImageClassifier, quantization_config: Any, representative_data: Any, target: str
+):
+    """Model Maker's "default" is full-integer int8 calibrated on the training data (uint8 in/out in .tflite)."""
+    from effnet.export import QuantizationConfig
+
+    if quantization_config != "default":
+        return quantization_config
+    data = representative_data if representative_data is not None else getattr(classifier, "train_data", None)
+    if data is None:
+        raise ValueError(
+            "the default int8 export calibrates on the training images, which a loaded model does not have; "
+            "pass representative_data=DataLoader.from_folder(...) (a few hundred training images), "
+            "or quantization_config=None for a float file"
+        )
+    if target == "onnx":  # ONNX int8 files keep float input and output (QDQ)
+        return QuantizationConfig.for_int8(
+            data, inference_input_type="float32", inference_output_type="float32"
+        )
+    return QuantizationConfig.for_int8(data)
+
+
+def export_classifier(
+    classifier: ImageClassifier,
+    export_dir: str | os.PathLike | None = None,
+    tflite_filename: str = "model.tflite",
+    label_filename: str = "labels.txt",
+    vocab_filename: str | None = None,
+    saved_model_filename: str = "saved_model",
+    export_format: str | Sequence[str] | None = None,
+    quantization_config: Any = "default",
+    onnx_filename: str = "model.onnx",
+    representative_data: Any = None,
+    **unused: Any,
+) -> dict[str, Path]:
+    """Write the exported files; returns ``{format: path}``.
+
+    ``export(export_dir, ...)`` writes into a folder. The classic ``export("model.tflite", "labels.txt")``
+    form (file names as the first two arguments) works too. ``export_format``: one of or a list of
+    ``tflite``, ``onnx``, ``label``, ``saved_model``/``checkpoint``; default tflite + label.
+    ``quantization_config``: "default" (int8, calibrated on the training data), None (float32), or a
+    `QuantizationConfig` (``for_int8``, ``for_float16``, ``for_dynamic``).
+    """
+    from effnet.export import export_onnx, export_tflite
+
+    formats = _formats(export_format)
+    if export_dir is not None and str(export_dir).endswith(".tflite"):  # export("x.tflite", "labels.txt")
+        tflite_path = Path(export_dir)
+        label_path = (
+            Path(tflite_filename)
+            if str(tflite_filename).endswith(".txt")
+            else tflite_path.with_name(label_filename)
+        )
+        folder = tflite_path.parent
+    else:
+        folder = Path(export_dir) if export_dir is not None else Path.cwd()
+        tflite_path, label_path = folder / tflite_filename, folder / label_filename
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = classifier.index_to_label
+    written: dict[str, Path] = {}
+    for name in formats:
+        if name == "tflite":
+            quantization = _quantization(classifier, quantization_config, representative_data, "tflite")
+            written[name] = Path(export_tflite(classifier.network, tflite_path, quantization, labels=labels))
+        elif name == "onnx":
+            quantization = _quantization(classifier, quantization_config, representative_data, "onnx")
+            written[name] = Path(
+                export_onnx(classifier.network, folder / onnx_filename, quantization, labels=labels)
+            )
+        elif name == "label":
+            write_text(label_path, "\n".join(labels) + "\n")
+            written[name] = label_path
+        else:
+            written[name] = classifier.save(folder / saved_model_filename)
+    return written

@@ -1,0 +1,68 @@
+"""Running exported models: ``effnet.runtime.load("model.tflite").predict("cat.jpg")``.
+
+A `Predictor` reads the preprocessing and class names that `effnet.export` stored in the file, so an image is
+prepared exactly as in training. ``.onnx`` files run on ONNX Runtime, ``.tflite`` files on the LiteRT
+interpreter (ai-edge-litert). This package needs numpy, Pillow and the engine, not torch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from effnet.preprocessing import Preprocessing
+from effnet.runtime.errors import ModelFileError
+from effnet.runtime.metadata import ModelMetadata
+from effnet.runtime.predictor import Prediction, Predictor, TensorSpec, softmax
+
+SUFFIXES = (".onnx", ".tflite")
+
+__all__ = [
+    "SUFFIXES",
+    "ModelFileError",
+    "ModelMetadata",
+    "Prediction",
+    "Predictor",
+    "TensorSpec",
+    "load",
+    "softmax",
+]
+
+
+def load(
+    path: str | os.PathLike,
+    num_threads: int | None = None,
+    preprocessing: Preprocessing | None = None,
+    labels: Sequence[str] | None = None,
+) -> Predictor:
+    """A `Predictor` for an exported ``.onnx`` or ``.tflite`` file.
+
+    ``num_threads``: CPU threads for the engine (None: every core this process may use).
+    ``preprocessing`` / ``labels``: override what the file's metadata says (needed only for files not
+    exported by effnet, which carry none).
+
+    Raises FileNotFoundError for a missing file and `ModelFileError` (a ValueError) for a file that is empty,
+    truncated, not a model, or of another kind; both name the file.
+    """
+    file = Path(path)
+    if not file.exists():
+        raise FileNotFoundError(f"{file}: no such model file; check the path")
+    if file.is_dir():
+        raise ModelFileError(str(file), "is a folder", "pass the .onnx or .tflite file inside it")
+    suffix = file.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ModelFileError(
+            str(file),
+            f"unknown model file type {suffix or '(no extension)'!r}",
+            "expected a .onnx (ONNX Runtime) or .tflite (LiteRT) file exported by effnet.export",
+        )
+    if file.stat().st_size == 0:
+        raise ModelFileError(str(file), "empty file (0 bytes)", "re-export the model")
+    if suffix == ".onnx":
+        from effnet.runtime.onnx_engine import OnnxPredictor
+
+        return OnnxPredictor(file, num_threads, preprocessing, labels)
+    from effnet.runtime.tflite_engine import TFLitePredictor
+
+    return TFLitePredictor(file, num_threads, preprocessing, labels)

@@ -1,0 +1,77 @@
+"""`TFLitePredictor`: a `Predictor` for .tflite files, run by the LiteRT interpreter (ai-edge-litert)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from effnet.preprocessing import Preprocessing
+from effnet.runtime.errors import ModelFileError, short_reason
+from effnet.runtime.metadata import read_tflite_metadata
+from effnet.runtime.optional import import_optional
+from effnet.runtime.predictor import Predictor, TensorSpec, default_num_threads
+
+_FIX = "re-export it with effnet.export.export_tflite"
+
+
+class TFLitePredictor(Predictor):
+    """Runs a .tflite file with the LiteRT interpreter (XNNPACK on the CPU). ``num_threads``: interpreter
+    threads (None: all cores this process may use)."""
+
+    engine = "litert"
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        num_threads: int | None = None,
+        preprocessing: Preprocessing | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> None:
+        interpreter_module = import_optional(
+            "ai_edge_litert.interpreter", needed_for=".tflite files", package="ai-edge-litert", extra="litert"
+        )
+        name = os.fspath(path)
+        threads = num_threads or default_num_threads()
+        try:
+            self._interpreter = interpreter_module.Interpreter(model_path=name, num_threads=threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise ModelFileError(
+                name, f"not a readable .tflite model ({short_reason(error)})", _FIX
+            ) from None
+        inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelFileError(
+                name,
+                f"has {len(inputs)} inputs and {len(outputs)} outputs, expected one image input and one "
+                "output",
+                _FIX,
+            )
+        try:
+            metadata = read_tflite_metadata(name)
+        except ValueError as error:
+            raise ModelFileError(name, str(error).removeprefix(f"{name}: "), _FIX) from None
+        self._input_index = inputs[0]["index"]
+        self._output_index = outputs[0]["index"]
+        super().__init__(name, _spec(inputs[0]), _spec(outputs[0]), metadata, threads, preprocessing, labels)
+
+    def _invoke(self, array: np.ndarray) -> np.ndarray:
+        self._interpreter.set_tensor(self._input_index, array)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output_index)
+
+
+def _spec(detail: dict[str, Any]) -> TensorSpec:
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    quantized = np.issubdtype(dtype, np.integer) and scale > 0
+    return TensorSpec(
+        name=detail["name"],
+        shape=tuple(int(dim) for dim in detail["shape"]),
+        dtype=dtype,
+        scale=float(scale) if quantized else None,
+        zero_point=int(zero_point) if quantized else None,
+    )

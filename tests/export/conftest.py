@@ -1,0 +1,137 @@
+"""Models and real photos for the export tests, kept small: a 2-core CPU runs the whole folder in seconds."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import effnet
+from effnet.data.transforms import transforms_for
+
+skimage_data = pytest.importorskip("skimage.data")
+
+TEST_PHOTOS = ("chelsea", "coffee", "rocket", "astronaut")
+# Other real photos, cut into crops for calibration: never the test photos themselves.
+CALIBRATION_PHOTOS = ("china", "flower", "motorcycle", "camera", "immunohistochemistry", "hubble_deep_field")
+LABELS = ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
+
+
+def photo(name):
+    """A real photo shipped by scikit-image or scikit-learn, as an RGB PIL image."""
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        return Image.fromarray(load_sample_image(f"{name}.jpg"))
+    if name == "motorcycle":
+        return Image.fromarray(skimage_data.stereo_motorcycle()[0])
+    return Image.fromarray(getattr(skimage_data, name)()).convert("RGB")
+
+
+def crops_of(names, count, seed):
+    """``count`` random crops (30-100% of a side, random flips) of the named photos."""
+    rng = np.random.default_rng(seed)
+    photos = [photo(name) for name in names]
+    crops = []
+    for i in range(count):
+        source = photos[i % len(photos)]
+        scale = rng.uniform(0.3, 1.0)
+        width, height = int(source.width * scale), int(source.height * scale)
+        left = int(rng.integers(0, source.width - width + 1))
+        top = int(rng.integers(0, source.height - height + 1))
+        crop = source.crop((left, top, left + width, top + height))
+        crops.append(crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else crop)
+    return crops
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """PyTorch's reference outputs on one thread: on a shared 2-core machine, two OpenMP threads wait on each
+    other whenever another process holds a core, which made these tests several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def photo_crops():
+    """``photo_crops(count, seed)``: crops of real photos other than the test photos, for calibration."""
+    return lambda count, seed: crops_of(CALIBRATION_PHOTOS, count, seed)
+
+
+@pytest.fixture(scope="session")
+def photo_paths(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    paths = {}
+    for name in TEST_PHOTOS:
+        paths[name] = folder / f"{name}.jpg"
+        photo(name).save(paths[name], quality=95)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def small_model():
+    """Lite0 at 96 px: the pretrained ImageNet backbone (real features) and a fresh 5-class head."""
+    torch.manual_seed(0)
+    model = effnet.create_model("efficientnet_lite0", num_classes=5, pretrained=True, input_size=96)
+    model.labels = LABELS
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def small_images(small_model):
+    """48 preprocessed crops of real photos for ``small_model``: 32 to calibrate on, 16 held out."""
+    transform = transforms_for(small_model)
+    return np.stack([transform(crop) for crop in crops_of(CALIBRATION_PHOTOS + TEST_PHOTOS, 48, seed=1)])
+
+
+@pytest.fixture(scope="session")
+def lite0():
+    """The bundled pretrained EfficientNet-Lite0 at 224 (ImageNet classes)."""
+    return effnet.create_model("efficientnet_lite0", pretrained=True).eval()
+
+
+@pytest.fixture(scope="session")
+def warmed_up():
+    return warm_up
+
+
+def warm_up(model, size, steps=3, seed=0):
+    """A randomly initialized model with batch-norm statistics from random images, so that its activations
+    and logits have a realistic spread (fresh statistics leave them vanishingly small in deep networks)."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # cumulative average over the warm-up batches
+    model.train()
+    with torch.no_grad():
+        for _ in range(steps):
+            model(torch.randn(8, 3, size, size, generator=generator))
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def onnx_float_file(small_model, tmp_path_factory):
+    """small_model exported to float ONNX: the one real torch -> ONNX conversion of small_model."""
+    pytest.importorskip("onnxscript")
+    from effnet.export import export_onnx
+
+    return export_onnx(small_model, tmp_path_factory.mktemp("onnx-float") / "model.onnx")
+
+
+@pytest.fixture
+def reuse_onnx_conversion(monkeypatch, onnx_float_file):
+    """Skip the torch -> ONNX conversion (seconds) in export_onnx for small_model by copying the float
+    file's graph; quantization, metadata, the check and the atomic write still run."""
+    import onnx
+
+    from effnet.export import onnx as onnx_export
+
+    proto = onnx.load(onnx_float_file)
+    del proto.metadata_props[:]
+
+    def convert(network, file, dynamic_batch, opset, output):
+        assert network.name == "efficientnet_lite0" and network.preprocessing.input_size == (96, 96)
+        onnx.save(proto, file)
+
+    monkeypatch.setattr(onnx_export, "_torch_to_onnx", convert)

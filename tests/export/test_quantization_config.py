@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from effnet.data.dataset import ImageDataset
+from effnet.export import QuantizationConfig
+from effnet.export.quantization import resolve_quantization
+from effnet.export.representative import representative_arrays
+from effnet.preprocessing import Preprocessing
+
+
+def test_for_int8_mirrors_model_maker():
+    data = np.zeros((2, 3, 8, 8), np.float32)
+    config = QuantizationConfig.for_int8(data)
+    assert (config.mode, config.quantization_steps) == ("int8", 500)
+    assert (config.inference_input_type, config.inference_output_type) == ("uint8", "uint8")
+    assert config.representative_data is data
+    assert QuantizationConfig.for_int8(data, 10, np.int8, "float32").inference_input_type == "int8"
+    assert QuantizationConfig.for_float16().mode == "fp16"
+    assert QuantizationConfig.for_dynamic().mode == "dynamic"
+    assert QuantizationConfig("float16").mode == "fp16"
+
+
+def test_from_name_and_resolve():
+    assert QuantizationConfig.from_name(None) is None
+    assert QuantizationConfig.from_name("none") is None
+    assert QuantizationConfig.from_name("int8").inference_input_type == "float32"
+    filled = resolve_quantization(QuantizationConfig("int8"), representative_data=[1])
+    assert filled.representative_data == [1]
+    with pytest.raises(TypeError, match="quantization must be None"):
+        resolve_quantization(8, None)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"mode": "int4"}, "quantization mode must be one of"),
+        ({"mode": "int8", "inference_input_type": "int16"}, "inference_input_type must be one of"),
+        ({"mode": "fp16", "inference_input_type": "uint8"}, "keeps float32 input and output"),
+        ({"mode": "int8", "quantization_steps": 0}, "quantization_steps must be a positive integer"),
+    ],
+)
+def test_invalid_configs_say_what_is_allowed(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        QuantizationConfig(**kwargs)
+
+
+PRE = Preprocessing(input_size=32)
+
+
+def test_representative_arrays_from_arrays_batches_and_pairs():
+    batch = np.random.default_rng(0).standard_normal((5, 3, 32, 32)).astype(np.float32)
+    assert representative_arrays(batch, PRE, limit=3).shape == (3, 3, 32, 32)
+    batches = [(batch[:2], np.array([0, 1])), (batch[2:], np.array([0, 1, 2]))]  # as iter_batches yields
+    np.testing.assert_array_equal(representative_arrays(iter(batches), PRE, limit=10), batch)
+    single_images = [image for image in batch]
+    assert representative_arrays(single_images, PRE, limit=4).shape == (4, 3, 32, 32)
+
+
+def test_representative_arrays_decode_paths_and_datasets(tmp_path):
+    from PIL import Image
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (40, 50), (i * 80, 20, 200)).save(paths[-1])
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    from_paths = representative_arrays([*paths, tmp_path / "broken.png"], PRE, limit=10)
+    assert from_paths.shape == (3, 3, 32, 32) and from_paths.dtype == np.float32
+    dataset = ImageDataset.from_samples(paths, [0, 1, 1], ["a", "b"])
+    np.testing.assert_allclose(representative_arrays(dataset, PRE, limit=2), from_paths[:2])
+
+
+@pytest.mark.parametrize(
+    "data, error, message",
+    [
+        (None, ValueError, "int8 quantization needs representative_data"),
+        (np.zeros((2, 3, 16, 16), np.float32), ValueError, r"do not match the model input \(3, 32, 32\)"),
+        (np.zeros((2, 3, 32, 32), np.uint8), ValueError, "expected preprocessed float32 images"),
+        ("images/", TypeError, "pass a list of image paths, or ImageDataset.from_folder"),
+        ([], ValueError, "no usable image found"),
+    ],
+)
+def test_representative_arrays_errors(data, error, message):
+    with pytest.raises(error, match=message):
+        representative_arrays(data, PRE, limit=4)
