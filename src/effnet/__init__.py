@@ -30,7 +30,22 @@ _EXPORTS = {
     "profile": "effnet.profile",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "FAMILIES",
+    "ArchSpec",
+    "BlockSpec",
+    "EfficientNet",
+    "ModelConfig",
+    "Preprocessing",
+    "__version__",
+    "compound",
+    "count_params",
+    "create_model",
+    "get_config",
+    "list_models",
+    "profile",
+    "scale",
+]
 
 if TYPE_CHECKING:
     from effnet.factory import create_model

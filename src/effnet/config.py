@@ -1,4 +1,4 @@
-"""``from tflite_model_maker.config import ExportFormat, QuantizationConfig`` -> ``from effnet.config ...``."""
+"""Model Maker's ``tflite_model_maker.config`` (ExportFormat, QuantizationConfig) as ``effnet.config``."""
 
 from effnet.export.quantization import QuantizationConfig
 from effnet.image_classifier.exporting import ExportFormat

@@ -40,9 +40,9 @@ def test_five_line_snippet(flower_photos):
     model.export(export_dir="out/")
 
     assert accuracy == 1.0 and loss < 1.0
-    assert open("image_labels.txt").read().split() == ["astronaut", "cat", "coffee"]
     from pathlib import Path
 
+    assert Path("image_labels.txt").read_text().split() == ["astronaut", "cat", "coffee"]
     assert Path("image_classifier.tflite").stat().st_size < 0.35 * 4 * 4.66e6  # int8: ~1/4 of float32
     assert sorted(p.name for p in Path("out").iterdir()) == ["labels.txt", "model.tflite"]
     result = model.evaluate_tflite("out/model.tflite", test_data)
@@ -69,7 +69,7 @@ def test_model_maker_script_runs_after_changing_imports(flower_photos):
         batch_size=8,
         dropout_rate=0.2,
     )
-    loss, accuracy = model.evaluate(test_data)
+    _, accuracy = model.evaluate(test_data)
     top = model.predict_top_k(test_data, k=2)
     config = QuantizationConfig.for_float16()
     files = model.export(export_dir=".", tflite_filename="model_fp16.tflite", quantization_config=config)
