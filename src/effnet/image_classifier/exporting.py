@@ -43,7 +43,7 @@ def _formats(export_format: str | Sequence[str] | None) -> list[str]:
 def _quantization(
     classifier: ImageClassifier, quantization_config: Any, representative_data: Any, target: str
 ):
-    """Model Maker's "default": full-integer int8 calibrated on the training data (uint8 in/out in .tflite)."""
+    """Model Maker's "default": full-integer int8 calibrated on the training data (uint8 I/O in .tflite)."""
     from effnet.export import QuantizationConfig
 
     if quantization_config != "default":
