@@ -72,3 +72,26 @@ def test_train_errors_are_one_line(tmp_path, capsys):
 def test_data_digits(tmp_path, capsys):
     assert main(["data", "digits", str(tmp_path / "d"), "--limit", "20"]) == 0
     assert len(list((tmp_path / "d").glob("*/*.png"))) == 20
+
+
+def test_export_then_evaluate_and_predict_the_files(run, digits_folder, tmp_path, capsys):
+    out = tmp_path / "export"
+    assert main(["export", str(run), "--format", "tflite,onnx", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["labels.txt", "model.onnx", "model.tflite"]
+    capsys.readouterr()
+    saved = json.loads((run / "metrics.json").read_text())
+    for name in ("model.onnx", "model.tflite"):
+        assert main(["evaluate", str(out / name), str(digits_folder), "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["num_images"] == 300 and result["accuracy"] > saved["accuracy"] - 0.2
+    image = next(digits_folder.glob("3/*.png"))
+    assert main(["predict", str(image), "--model", str(out / "model.tflite"), "--json", "--top", "3"]) == 0
+    [result] = json.loads(capsys.readouterr().out)
+    assert len(result["predictions"]) == 3 and result["predictions"][0]["label"] in [
+        str(d) for d in range(10)
+    ]
+
+
+def test_export_float_without_calibration(run, tmp_path):
+    assert main(["export", str(run), "--format", "onnx", "--quantize", "none", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "model.onnx").stat().st_size > 3e6

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from effnet import __version__
-from effnet.cli import data, demo, models, predict, train
+from effnet.cli import data, demo, export, models, predict, train
 
 
 class UserError(Exception):
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_parsers(sub)
     train.add_parsers(sub)
     data.add_parsers(sub)
+    export.add_parsers(sub)
     demo.add_parsers(sub)
     return parser
 

@@ -7,16 +7,38 @@ import json
 import sys
 
 from effnet.factory import create_model
-from effnet.predict import predict_images
+from effnet.predict import ImageResult, predict_images
+
+
+def predict_exported(args: argparse.Namespace) -> list[ImageResult]:
+    """Predictions of an exported .onnx/.tflite file through the runtime (no torch)."""
+    from effnet.data.images import ImageDecodeError
+    from effnet.runtime import load
+
+    predictor = load(args.model)
+    results = []
+    for image in args.images:
+        try:
+            results.append(ImageResult(image, predictor.predict([image], top_k=args.top)[0]))
+        except ImageDecodeError as error:
+            results.append(ImageResult(image, error=str(error)))
+    return results
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    if args.model.endswith((".onnx", ".tflite")):
+        results = predict_exported(args)
+        return report(results, args.json)
     if args.weights:
         model = create_model(args.model, weights=args.weights)
     else:
         model = create_model(args.model, pretrained=True)
     results = predict_images(model, args.images, top_k=args.top)
-    if args.json:
+    return report(results, args.json)
+
+
+def report(results: list[ImageResult], as_json: bool) -> int:
+    if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
         for result in results:
@@ -36,7 +58,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, BMP, TIFF, GIF ...)"
     )
-    p.add_argument("--model", default="efficientnet_lite0", help="model name (default: efficientnet_lite0)")
+    p.add_argument(
+        "--model",
+        default="efficientnet_lite0",
+        help="model name, or an exported .onnx/.tflite file (default: lite0)",
+    )
     p.add_argument("--weights", help="weights file (default: the model's published pretrained weights)")
     p.add_argument("--top", type=int, default=5, help="how many labels per image (default: 5)")
     p.add_argument("--json", action="store_true", help="print JSON, one object per image")
