@@ -43,3 +43,23 @@ def test_console_entry_points():
     assert "models" in out.stdout and "profile" in out.stdout
     version = subprocess.run([sys.executable, "-m", "effnet", "--version"], capture_output=True, text=True)
     assert version.stdout.startswith("effnet ")
+
+
+def test_lazy_package_names_are_the_functions_after_submodule_imports():
+    import importlib
+    import types
+
+    import effnet
+
+    for module in (
+        "effnet.profiling",
+        "effnet.cli.models",
+        "effnet.factory",
+        "effnet.predict",
+        "effnet.config",
+    ):
+        importlib.import_module(module)
+    for name in effnet.__all__:
+        value = getattr(effnet, name)
+        assert not isinstance(value, types.ModuleType), name
+    assert effnet.profile(effnet.create_model("mobilenet_v3_small_100"), 64).macs > 0

@@ -26,8 +26,8 @@ _EXPORTS = {
     "list_models": "effnet.models",
     "scale": "effnet.models",
     "Preprocessing": "effnet.preprocessing",
-    "count_params": "effnet.profile",
-    "profile": "effnet.profile",
+    "count_params": "effnet.profiling",
+    "profile": "effnet.profiling",
 }
 
 __all__ = [
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
         scale,
     )
     from effnet.preprocessing import Preprocessing
-    from effnet.profile import count_params, profile
+    from effnet.profiling import count_params, profile
 
 
 def __getattr__(name: str) -> Any:

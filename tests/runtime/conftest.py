@@ -13,13 +13,8 @@ CLASSES = ["cat", "coffee", "rocket"]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """PyTorch's reference outputs on one thread: on a shared 2-core machine, two OpenMP threads wait on each
-    other whenever another process holds a core, which made these tests several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
     yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

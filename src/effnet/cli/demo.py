@@ -11,7 +11,7 @@ import torch
 
 from effnet.factory import create_model
 from effnet.predict import predict_images
-from effnet.profile import profile
+from effnet.profiling import profile
 
 
 def sample_photo(folder: Path) -> Path | None:

@@ -10,7 +10,7 @@ import torch
 from effnet.cli.table import format_table, human_count
 from effnet.factory import create_model
 from effnet.models import FAMILIES, get_config, list_models
-from effnet.profile import profile
+from effnet.profiling import profile
 from effnet.weights.published import weights_for
 
 
