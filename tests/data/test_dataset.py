@@ -434,3 +434,19 @@ def test_from_csv_needs_two_classes_with_files(tmp_path, csv_images):
     no_files = write_csv(tmp_path / "gone.csv", [("images/0.png", "cat"), ("images/nope.png", "dog")])
     with pytest.raises(ValueError, match=r"no listed file exists for class\(es\) \['dog'\]"):
         ImageDataset.from_csv(no_files)
+
+
+def test_workers_fall_back_to_this_process_when_a_fork_unsafe_runtime_is_loaded(monkeypatch):
+    """After LiteRT export (which loads JAX), worker processes would either fork a threaded runtime or
+    re-import the user's script; decoding then happens in this process."""
+    import sys
+    import types
+
+    from effnet.data import dataset
+
+    for name in dataset._FORK_UNSAFE:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert dataset._resolve_workers(2, tasks=10) == 2
+    monkeypatch.setitem(sys.modules, "jax", types.ModuleType("jax"))
+    assert dataset._resolve_workers(None, tasks=10) == 0
+    assert dataset._resolve_workers(4, tasks=10) == 0

@@ -512,6 +512,8 @@ def _check_count(name: str, value: Any, minimum: int) -> None:
 
 def _resolve_workers(num_workers: int | None, tasks: int) -> int:
     """Worker processes to use: 0 means decode in this process. No more workers than tasks."""
+    if not _fork_safe():
+        return 0
     if num_workers is None:
         # Available CPUs: sched_getaffinity respects container and taskset limits that os.cpu_count ignores.
         available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -531,16 +533,20 @@ def _check_picklable(transform: Transform) -> None:
         ) from None
 
 
-# Runtimes that start threads at import: forking a process that holds them can deadlock the child.
+# Runtimes that start threads at import: forking a process that holds them can deadlock the child, and the
+# alternatives (spawn, forkserver) re-import the user's main script in every worker, which re-runs a script
+# without an ``if __name__ == "__main__"`` guard (a typical Model Maker script). So: decode in this process.
 _FORK_UNSAFE = ("jax", "tensorflow")
+_warned_in_process = False
 
 
-def _process_context() -> multiprocessing.context.BaseContext:
-    """Fork (fast: workers inherit the imports) unless a fork-unsafe runtime is loaded (LiteRT's export
-    brings JAX); then forkserver, whose workers start clean."""
-    if sys.platform == "linux" and not any(name in sys.modules for name in _FORK_UNSAFE):
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
+def _fork_safe() -> bool:
+    global _warned_in_process
+    unsafe = [name for name in _FORK_UNSAFE if name in sys.modules]
+    if unsafe and not _warned_in_process:
+        logger.info("%s is loaded (LiteRT export brings it): decoding images in this process", unsafe[0])
+        _warned_in_process = True
+    return sys.platform == "linux" and not unsafe
 
 
 def _ordered_results(function: Callable[..., Any], tasks: list[tuple], workers: int) -> Iterator[Any]:
@@ -550,7 +556,7 @@ def _ordered_results(function: Callable[..., Any], tasks: list[tuple], workers: 
         for task in tasks:
             yield function(*task)
         return
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=_process_context())
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
     todo = iter(tasks)
     try:
         pending: deque[Future] = deque(
