@@ -14,10 +14,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from machine import describe
-
 from effnet import runtime
 from effnet.image_classifier import DataLoader, load
+from machine import describe
 
 
 def main() -> None:
