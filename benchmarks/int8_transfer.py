@@ -36,9 +36,8 @@ def main() -> None:
 
     test = dataset(splits["test"])
     model.train_data = dataset(splits["train"])
-    print(
-        f"\n{model.model_spec.name}, {len(test)} test images; PyTorch float accuracy {model.evaluate(test)[1]:.4f}"
-    )
+    accuracy = model.evaluate(test)[1]
+    print(f"\n{model.model_spec.name}, {len(test)} test images; PyTorch float accuracy {accuracy:.4f}")
     print("\n| engine | file | MB | test accuracy |\n|---|---|---:|---:|")
     with tempfile.TemporaryDirectory() as folder:
         for quantization, tag in ((None, "float32"), ("default", "int8")):
