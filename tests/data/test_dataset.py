@@ -450,3 +450,5 @@ def test_workers_fall_back_to_this_process_when_a_fork_unsafe_runtime_is_loaded(
     monkeypatch.setitem(sys.modules, "jax", types.ModuleType("jax"))
     assert dataset._resolve_workers(None, tasks=10) == 0
     assert dataset._resolve_workers(4, tasks=10) == 0
+    with pytest.raises(ValueError, match="num_workers must be an integer >= 0"):
+        dataset._resolve_workers(-1, tasks=10)  # arguments are still checked

@@ -512,6 +512,8 @@ def _check_count(name: str, value: Any, minimum: int) -> None:
 
 def _resolve_workers(num_workers: int | None, tasks: int) -> int:
     """Worker processes to use: 0 means decode in this process. No more workers than tasks."""
+    if num_workers is not None:
+        _check_count("num_workers", num_workers, minimum=0)
     if not _fork_safe():
         return 0
     if num_workers is None:
@@ -519,7 +521,6 @@ def _resolve_workers(num_workers: int | None, tasks: int) -> int:
         available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         workers = min(available, tasks)
         return workers if workers > 1 else 0  # one task: a process would only add start-up time
-    _check_count("num_workers", num_workers, minimum=0)
     return min(int(num_workers), tasks)
 
 
