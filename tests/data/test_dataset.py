@@ -3,6 +3,7 @@ import io
 import logging
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -439,7 +440,6 @@ def test_from_csv_needs_two_classes_with_files(tmp_path, csv_images):
 def test_workers_fall_back_to_this_process_when_a_fork_unsafe_runtime_is_loaded(monkeypatch):
     """After LiteRT export (which loads JAX), worker processes would either fork a threaded runtime or
     re-import the user's script; decoding then happens in this process."""
-    import sys
     import types
 
     from effnet.data import dataset

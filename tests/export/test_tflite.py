@@ -1,3 +1,4 @@
+import importlib.util
 import zipfile
 
 import numpy as np
@@ -9,8 +10,12 @@ from effnet.data.transforms import transforms_for
 from effnet.export import QuantizationConfig, export_tflite
 from effnet.export import tflite as tflite_export
 
-pytest.importorskip("litert_torch")
-pytest.importorskip("ai_edge_quantizer")
+# find_spec, not importorskip: importing LiteRT loads JAX, which would switch every later DataLoader in the
+# session (the data tests included) to in-process decoding at collection time
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("litert_torch") is None or importlib.util.find_spec("ai_edge_quantizer") is None,
+    reason='needs the litert extra: pip install "effnet[litert]"',
+)
 Interpreter = pytest.importorskip("ai_edge_litert.interpreter").Interpreter
 
 
