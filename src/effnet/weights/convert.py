@@ -189,14 +189,11 @@ def _from_torchvision(state: StateDict, model: EfficientNet) -> tuple[StateDict,
         _group(state, r"(classifier\.\d+)\.").items(), key=lambda kv: _natural_key(kv[0] + ".x")
     )
 
-    target_units = ["stem"] + [prefix for prefix, _ in _blocks(model)]
-    if _has_conv_head(model):
-        target_units.append("head")
-    source_units = [features[u] for u in order] + [keys for _, keys in classifier]
-    if isinstance(model.pooled_head, nn.Module) and "pooled_head.conv.weight" in model.state_dict():
-        target_units.append("pooled_head")
-    target_units.append("classifier")
     target_keys = list(model.state_dict())
+    source_units = [features[u] for u in order] + [keys for _, keys in classifier]
+    target_units = ["stem"] + [prefix for prefix, _ in _blocks(model)]
+    target_units += [unit for unit in ("head", "pooled_head") if f"{unit}.conv.weight" in target_keys]
+    target_units.append("classifier")
     if len(source_units) != len(target_units):
         raise WeightsMismatchError(
             f"these torchvision weights have {len(source_units)} layers/blocks, {model.name} has "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from effnet.weights.convert import (
     unwrap_checkpoint,
 )
 
-log = logging.getLogger(__name__)
 WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
 METADATA_KEY = "effnet"  # safetensors metadata entry written by effnet (preprocessing, conventions, labels)
 
@@ -150,10 +148,7 @@ def load_weights(model: nn.Module, weights: str | Path | dict, source: str = "au
     if missing:
         raise WeightsMismatchError(f"weights from {label} do not cover {model.name}: missing {missing[:5]}")
     model.load_state_dict(converted, strict=False)
-    report = LoadReport(label, naming, classifier_loaded, classes)
-    if not classifier_loaded and classes:
-        log.info("%s: %s", model.name, report)
-    return report
+    return LoadReport(label, naming, classifier_loaded, classes)
 
 
 def adapt_input_channels(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
