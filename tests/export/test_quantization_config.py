@@ -14,6 +14,7 @@ def test_for_int8_mirrors_model_maker():
     assert (config.mode, config.quantization_steps) == ("int8", 500)
     assert (config.inference_input_type, config.inference_output_type) == ("uint8", "uint8")
     assert config.representative_data is data
+    assert config.bias_correction and not QuantizationConfig.for_int8(data, bias_correction=False).bias_correction
     assert QuantizationConfig.for_int8(data, 10, np.int8, "float32").inference_input_type == "int8"
     assert QuantizationConfig.for_float16().mode == "fp16"
     assert QuantizationConfig.for_dynamic().mode == "dynamic"
@@ -26,6 +27,8 @@ def test_from_name_and_resolve():
     assert QuantizationConfig.from_name("int8").inference_input_type == "float32"
     filled = resolve_quantization(QuantizationConfig("int8"), representative_data=[1])
     assert filled.representative_data == [1]
+    kept = resolve_quantization(QuantizationConfig("int8", bias_correction=False), representative_data=[1])
+    assert kept.representative_data == [1] and not kept.bias_correction
     with pytest.raises(TypeError, match="quantization must be None"):
         resolve_quantization(8, None)
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from effnet.export.bias_correction import corrected_model
 from effnet.export.checks import ExportedPath, check_export, export_data
 from effnet.export.files import destination, publish, staging_folder
 from effnet.export.metadata import metadata_for
@@ -73,21 +74,29 @@ def export_onnx(
     metadata = metadata_for(network, labels, "NCHW", quantization)
     data = export_data(network, config, representative_data)
     with staging_folder(target) as work:
-        float_file = work / "float.onnx"
-        _torch_to_onnx(network, float_file, dynamic_batch, opset, metadata.output)
         staged = work / "model.onnx"
-        if config is None:
-            proto = onnx.load(float_file)
-        elif config.mode == "int8":
-            proto = _quantize_int8(float_file, work, data.calibration, input_range(network.preprocessing))
-        elif config.mode == "fp16":
-            proto = _to_float16(onnx.load(float_file))
-        else:
-            proto = _quantize_dynamic(float_file, work)
-        for key, value in metadata.to_onnx_props().items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        onnx.save(proto, staged)
+
+        def build(exported: nn.Module) -> None:
+            float_file = work / "float.onnx"
+            _torch_to_onnx(exported, float_file, dynamic_batch, opset, metadata.output)
+            if config is None:
+                proto = onnx.load(float_file)
+            elif config.mode == "int8":
+                proto = _quantize_int8(float_file, work, data.calibration, input_range(network.preprocessing))
+            elif config.mode == "fp16":
+                proto = _to_float16(onnx.load(float_file))
+            else:
+                proto = _quantize_dynamic(float_file, work)
+            for key, value in metadata.to_onnx_props().items():
+                entry = proto.metadata_props.add()
+                entry.key, entry.value = key, value
+            onnx.save(proto, staged)
+
+        build(network)
+        if config is not None and config.mode == "int8" and config.bias_correction:
+            corrected = corrected_model(network, OnnxPredictor(staged).predict_batch, data.calibration)
+            if corrected is not None:
+                build(corrected)
         check = check_export(
             OnnxPredictor(staged), network, data, target=target, file_format="onnx", quantization=quantization
         )

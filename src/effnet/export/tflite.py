@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from effnet.export.bias_correction import corrected_model
 from effnet.export.checks import ExportedPath, check_export, export_data
 from effnet.export.files import destination, publish, staging_folder
 from effnet.export.metadata import metadata_for
@@ -79,14 +80,22 @@ def export_tflite(
     metadata = metadata_for(network, labels, "NHWC", quantization_name)
     data = export_data(network, config, representative_data)
     with staging_folder(target) as work:
-        float_file = work / "float.tflite"
-        _torch_to_tflite(litert_torch, network, float_file)
         staged = work / "model.tflite"
-        if config is None:
-            os.replace(float_file, staged)
-        else:
-            staged.write_bytes(_quantize(float_file.read_bytes(), config, data.calibration, network))
-        append_tflite_metadata(staged, metadata)
+
+        def build(exported: nn.Module) -> None:
+            float_file = work / "float.tflite"
+            _torch_to_tflite(litert_torch, exported, float_file)
+            if config is None:
+                os.replace(float_file, staged)
+            else:
+                staged.write_bytes(_quantize(float_file.read_bytes(), config, data.calibration, network))
+            append_tflite_metadata(staged, metadata)
+
+        build(network)
+        if config is not None and config.mode == "int8" and config.bias_correction:
+            corrected = corrected_model(network, TFLitePredictor(staged).predict_batch, data.calibration)
+            if corrected is not None:
+                build(corrected)
         check = check_export(
             TFLitePredictor(staged),
             network,
