@@ -143,7 +143,12 @@ def wrap_model(model: nn.Module, context: DistContext, sync_bn: bool = False) ->
     if sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     device_ids = [context.device.index] if context.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
+    # buffers (BatchNorm statistics) are not re-broadcast from rank 0 on every forward: with frozen BN they
+    # never change, and SyncBatchNorm keeps them equal
+    try:
+        return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, forward_sync_buffers=False)
+    except TypeError:  # older torch
+        return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
