@@ -60,7 +60,7 @@ def init(device: str | None = None, timeout_minutes: float = 30.0) -> DistContex
     """Join the process group torchrun described in the environment; a no-op context without torchrun.
 
     ``device``: "cpu", "cuda" or None (CUDA when available). CUDA uses nccl with one GPU per local rank;
-    CPU uses gloo. Calling it again returns the same context.
+    CPU uses gloo. Calling it again returns the same context. Ranks other than 0 turn tqdm bars off.
     """
     world_size = _env_int("WORLD_SIZE", 1)
     rank, local_rank = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
@@ -72,6 +72,8 @@ def init(device: str | None = None, timeout_minutes: float = 30.0) -> DistContex
         target = torch.device("cuda", torch.cuda.current_device())
     else:
         target = torch.device("cpu")
+    if rank != 0:
+        _silence_progress_bars()
     if world_size > 1 and not dist.is_initialized():
         for name in ("MASTER_ADDR", "MASTER_PORT"):
             if name not in os.environ:
@@ -81,6 +83,19 @@ def init(device: str | None = None, timeout_minutes: float = 30.0) -> DistContex
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes), **kwargs)
         log.info("rank %d/%d joined the process group (%s)", rank, world_size, backend)
     return DistContext(rank, world_size, local_rank, target)
+
+
+def _silence_progress_bars() -> None:
+    """Progress on rank 0 only: other ranks' tqdm bars default to disabled (TQDM_DISABLE is read when tqdm
+    is imported, which has happened by now)."""
+    import functools
+
+    import tqdm
+
+    if not getattr(tqdm.tqdm.__init__, "_effnet_silenced", False):
+        silenced = functools.partialmethod(tqdm.tqdm.__init__, disable=True)
+        silenced._effnet_silenced = True
+        tqdm.tqdm.__init__ = silenced
 
 
 def shutdown() -> None:
