@@ -6,6 +6,7 @@ import torch
 from effnet import image_classifier
 from effnet.image_classifier import DataLoader, HParams, ModelSpec, model_spec
 from effnet.image_classifier.training import CHECKPOINT
+from effnet.train_state import StepCheckpoints
 
 SMALL = ModelSpec("efficientnet_lite0", input_image_shape=(64, 64))
 
@@ -63,17 +64,25 @@ class Interrupt(Exception):
 
 
 def interrupt_after(monkeypatch, epochs: int):
-    """Make the run die (like Ctrl-C) right after the checkpoint of epoch ``epochs`` is written."""
+    """Make the run die (like Ctrl-C) right after the checkpoint of epoch ``epochs`` is written (the head's
+    per-epoch checkpoint, or fine-tuning's step checkpoint at the start of epoch ``epochs + 1``)."""
+    from effnet import train_state
     from effnet.image_classifier import training
 
-    real_save = training.save_torch
+    def dying(real_save, done):
+        def save_then_maybe_die(state, path):
+            real_save(state, path)
+            if done(state):
+                raise KeyboardInterrupt
 
-    def save_then_maybe_die(state, path):
-        real_save(state, path)
-        if state["epoch"] == epochs:
-            raise KeyboardInterrupt
+        return save_then_maybe_die
 
-    monkeypatch.setattr(training, "save_torch", save_then_maybe_die)
+    monkeypatch.setattr(training, "save_torch", dying(training.save_torch, lambda s: s["epoch"] == epochs))
+    monkeypatch.setattr(
+        train_state,
+        "save_torch",
+        dying(train_state.save_torch, lambda s: (s["epoch"], s["step"]) == (epochs + 1, 0)),
+    )
 
 
 @pytest.mark.parametrize("fine_tune", [False, True])
@@ -88,7 +97,8 @@ def test_resume_after_interruption_gives_the_same_result(splits, tmp_path, monke
         interrupt_after(patch, epochs=2)
         with pytest.raises(KeyboardInterrupt):
             image_classifier.create(train, model_dir=tmp_path / "cut", **kwargs)
-    assert (tmp_path / "cut" / CHECKPOINT).is_file()
+    written = StepCheckpoints(tmp_path / "cut", {}).paths() if fine_tune else [tmp_path / "cut" / CHECKPOINT]
+    assert written and written[-1].is_file()
     resumed = image_classifier.create(train, model_dir=tmp_path / "cut", **kwargs)
     assert same_weights(weights(resumed), uninterrupted)
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3]

@@ -1,4 +1,4 @@
-"""`effnet data ...`: built-in datasets written as image folders."""
+"""`effnet data ...`: built-in datasets written as image folders; `effnet data pack` writes tar shards."""
 
 from __future__ import annotations
 
@@ -14,6 +14,23 @@ def cmd_digits(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pack(args: argparse.Namespace) -> int:
+    import json
+
+    from effnet.data.shards import pack
+
+    index = pack(
+        args.data_dir, args.out, shard_size=args.shard_size, val_split=args.val_split,
+        test_split=args.test_split, seed=args.seed,
+    )  # fmt: skip
+    splits = json.loads(index.read_text())["splits"]
+    shown = ", ".join(
+        f"{name} {s['count']} images in {len(s['shards'])} shards" for name, s in splits.items()
+    )
+    print(f"{args.out}: {shown}; train with `effnet train {args.out} --fine-tune ...`")
+    return 0
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="built-in datasets as image folders")
     data_sub = p.add_subparsers(dest="data_command", metavar="DATASET", required=True)
@@ -21,3 +38,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     digits.add_argument("out", help="folder to write (one sub-folder per digit)")
     digits.add_argument("--limit", type=int, help="only the first N images")
     digits.set_defaults(func=cmd_digits)
+    packer = data_sub.add_parser("pack", help="pack an image folder into tar shards that stream from disk")
+    packer.add_argument("data_dir", help="folder with one sub-folder of images per class")
+    packer.add_argument("out", help="folder to write shards and index.json to")
+    packer.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default: 1000)")
+    packer.add_argument("--val-split", type=float, default=0.0, help="fraction packed as validation shards")
+    packer.add_argument("--test-split", type=float, default=0.0, help="fraction packed as test shards")
+    packer.add_argument("--seed", type=int, default=0, help="shuffle and split seed (default: 0)")
+    packer.set_defaults(func=cmd_pack)

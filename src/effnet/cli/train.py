@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -60,23 +61,74 @@ def write_run_report(out: Path, classifier, data, metrics: dict, info: dict) -> 
     return write_report(out, info, classifier.history, saved, wrong)
 
 
+def _load_data(args: argparse.Namespace):
+    """(train, validation, test, description): a class-per-folder directory split here, or the splits of a
+    directory packed by `effnet data pack`."""
+    from effnet.data.shards import is_shard_dir, load_split
+
+    if is_shard_dir(args.data_dir):
+        train, val, test = (load_split(args.data_dir, s) for s in ("train", "validation", "test"))
+        return train, val, test, f"{args.data_dir}: packed shards, {train.num_classes} classes"
+    data = DataLoader.from_folder(args.data_dir, seed=args.seed)
+    train, val, test = split_data(data, args.val_split, args.test_split, args.seed)
+    return train, val, test, f"{args.data_dir}: {len(data)} images, {data.num_classes} classes"
+
+
+def _run_options(args: argparse.Namespace):
+    from effnet.image_classifier.fine_tuning import RunOptions
+
+    return RunOptions(
+        precision=args.precision,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        sync_bn=args.sync_bn,
+        accumulate=args.accumulate,
+        checkpoint_every=args.checkpoint_every,
+        keep_checkpoints=args.keep_checkpoints,
+        device=args.device,
+    )
+
+
+def _hparam_overrides(args: argparse.Namespace) -> dict:
+    freeze = {"auto": "auto", "yes": True, "no": False}[args.freeze_bn]
+    values = {
+        "dropout_rate": args.dropout_rate,
+        "drop_path_rate": args.drop_path_rate,
+        "early_stopping_patience": args.early_stopping,
+        "lr_base_batch": args.lr_base_batch,
+        "num_workers": args.workers,
+        "probe_first": not args.no_probe,
+    }
+    return {"freeze_bn": freeze, **{k: v for k, v in values.items() if v is not None}}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    from effnet import distributed
+    from effnet.train_state import FOLDER
+
     out = Path(args.out)
-    started_before = (out / CHECKPOINT).exists() or (out / "config.json").exists()
+    context = distributed.init(args.device) if args.fine_tune else distributed.DistContext()
+    if distributed._env_int("WORLD_SIZE", 1) > 1 and not args.fine_tune:
+        raise ValueError(
+            "torchrun runs --fine-tune only: a frozen backbone trains a linear head in seconds on one process"
+        )
+    started_before = any((out / name).exists() for name in (CHECKPOINT, FOLDER, "config.json"))
     if started_before and not (args.resume or args.overwrite):
         raise ValueError(
             f"{out} already holds a run; pass --resume to continue it, --overwrite to start over, "
             "or choose another --out"
         )
-    if args.overwrite and not args.resume:
+    if args.overwrite and not args.resume and context.is_main:
         for name in (CHECKPOINT, *RUN_FILES):
             (out / name).unlink(missing_ok=True)
-    data = DataLoader.from_folder(args.data_dir, seed=args.seed)
-    train, val, test = split_data(data, args.val_split, args.test_split, args.seed)
-    print(
-        f"{args.data_dir}: {len(data)} images, {data.num_classes} classes "
-        f"(train {len(train)}, validation {len(val) if val else 0}, test {len(test) if test else 0})"
-    )
+        shutil.rmtree(out / FOLDER, ignore_errors=True)
+    distributed.barrier()
+    train, val, test, description = _load_data(args)
+    if context.is_main:
+        print(
+            f"{description} (train {len(train)}, validation {len(val) if val else 0}, "
+            f"test {len(test) if test else 0})"
+        )
     spec = get_spec(args.model)
     if args.image_size:
         spec = ModelSpec(spec.name, spec.config, (args.image_size, args.image_size))
@@ -93,14 +145,26 @@ def cmd_train(args: argparse.Namespace) -> int:
             learning_rate=args.learning_rate,
             seed=args.seed,
             model_dir=out,
+            run_options=_run_options(args),
+            **_hparam_overrides(args),
         )
     except KeyboardInterrupt:
-        print(
-            f"\ninterrupted: the last complete epoch is saved in {out}; continue with --resume",
-            file=sys.stderr,
-        )
+        if context.is_main:
+            print(
+                f"\ninterrupted: the last checkpoint is saved in {out}; continue with --resume",
+                file=sys.stderr,
+            )
         return 130
     seconds = time.perf_counter() - began
+    distributed.shutdown()
+    if not context.is_main:
+        return 0
+    if not isinstance(train, DataLoader):  # packed shards: no file paths to list in a report
+        best = classifier.history[classifier.best_epoch - 1] if classifier.history else {}
+        accuracy = best.get("val_accuracy")
+        shown = f"validation accuracy {accuracy:.4f}; " if accuracy is not None else ""
+        print(f"trained in {seconds:.1f} s; {shown}model and labels.txt in {out}")
+        return 0
     write_json(
         out / "splits.json",
         {"train": train.paths, "validation": val.paths if val else [], "test": test.paths if test else []},
@@ -154,9 +218,41 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_scale_out_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of multi-process / mixed-precision / resumable training (shared by training commands)."""
+    g = p.add_argument_group("scale-out (fine-tuning; run under `torchrun --nproc-per-node N -m effnet ...`)")
+    g.add_argument(
+        "--accumulate", type=int, default=1, help="micro-steps per optimizer step (the batch stays global)"
+    )
+    g.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm: statistics over the global batch")
+    g.add_argument(
+        "--lr-base-batch",
+        type=int,
+        help="scale --learning-rate linearly by batch-size / this (default: no scaling)",
+    )
+    g.add_argument(
+        "--early-stopping", type=int, metavar="EPOCHS", help="stop after EPOCHS without improvement"
+    )
+    g.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="autocast precision")
+    g.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="NHWC memory format (default: on)",
+    )
+    g.add_argument("--compile", action="store_true", help="torch.compile the model")
+    g.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
+    g.add_argument(
+        "--checkpoint-every", type=int, default=0, metavar="STEPS", help="checkpoint every STEPS steps too"
+    )
+    g.add_argument("--keep-checkpoints", type=int, default=2, help="step checkpoints kept (default: 2)")
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a classifier on a folder of images (one sub-folder per class)")
-    p.add_argument("data_dir", help="folder with one sub-folder of images per class")
+    p.add_argument(
+        "data_dir", help="folder with one sub-folder of images per class, or shards from `effnet data pack`"
+    )
     p.add_argument(
         "--model", default="efficientnet_lite0", help="model to train (default: efficientnet_lite0)"
     )
@@ -172,6 +268,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.add_argument("--dropout-rate", type=float, help="dropout before the classifier (default: 0.2)")
+    p.add_argument(
+        "--drop-path-rate", type=float, help="stochastic depth when fine-tuning (default: model's)"
+    )
+    p.add_argument(
+        "--freeze-bn",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="keep BatchNorm statistics fixed when fine-tuning (auto: when starting from pretrained weights)",
+    )
+    p.add_argument("--no-probe", action="store_true", help="fine-tune without fitting the head first")
+    p.add_argument("--workers", type=int, help="decoding processes per training process (default: CPUs)")
+    add_scale_out_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a trained run folder or an exported .onnx/.tflite file")

@@ -15,6 +15,7 @@ from effnet.data.dataset import ImageDataset as DataLoader
 from effnet.image_classifier import model_spec
 from effnet.image_classifier.classifier import ImageClassifier, create, load
 from effnet.image_classifier.exporting import ExportFormat
+from effnet.image_classifier.fine_tuning import RunOptions
 from effnet.image_classifier.hparams import HParams
 from effnet.image_classifier.model_spec import ModelSpec
 
@@ -24,6 +25,7 @@ __all__ = [
     "HParams",
     "ImageClassifier",
     "ModelSpec",
+    "RunOptions",
     "create",
     "load",
     "model_spec",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -14,17 +15,17 @@ from torch import nn
 
 from effnet.checkpoint import atomic_path, write_json, write_text
 from effnet.data import EvalTransform, ImageDataset
+from effnet.distributed import is_main_process
 from effnet.factory import create_model
+from effnet.image_classifier.fine_tuning import fine_tune
 from effnet.image_classifier.hparams import HParams
 from effnet.image_classifier.metrics import detailed_metrics
 from effnet.image_classifier.model_spec import ModelSpec
 from effnet.image_classifier.model_spec import get as get_spec
 from effnet.image_classifier.training import (
-    CHECKPOINT,
     epoch_seed,
     evaluate_network,
     extract_features,
-    fine_tune,
     predict_logits,
     sigterm_as_interrupt,
     single_thread,
@@ -32,6 +33,7 @@ from effnet.image_classifier.training import (
 )
 from effnet.models import EfficientNet
 from effnet.models.spec import config_from_dict, config_to_dict
+from effnet.train_state import StepCheckpoints
 from effnet.weights.load import METADATA_KEY
 
 log = logging.getLogger(__name__)
@@ -192,11 +194,19 @@ def load(directory: str | Path) -> ImageClassifier:
     )
 
 
+def _content_id(data) -> str:
+    """Which samples, stable across processes (str hash() is salted per process: a resumed run in a new
+    process would not recognize its own checkpoint)."""
+    if hasattr(data, "fingerprint"):
+        return data.fingerprint
+    return hashlib.sha256("\n".join(data.paths).encode()).hexdigest()[:16]
+
+
 def _fingerprint(spec: ModelSpec, train: ImageDataset, validation: ImageDataset | None, hp: HParams) -> dict:
     return {
         "model": spec.name,
         "labels": list(train.index_to_label),
-        "train": [len(train), hash(tuple(train.paths)) % 2**61],
+        "train": [len(train), _content_id(train)],
         "validation": len(validation) if validation is not None else 0,
         "hparams": hp.to_dict(),
     }
@@ -219,6 +229,7 @@ def create(
     seed: int = 0,
     model_dir: str | Path | None = None,
     hparams: HParams | None = None,
+    run_options=None,
     **kwargs,
 ) -> ImageClassifier:
     """Train an image classifier on ``train_data`` (TFLite Model Maker's `image_classifier.create`).
@@ -231,8 +242,15 @@ def create(
     ``model_dir``: where checkpoints are written after every epoch; calling `create` again with the same
     ``model_dir`` and settings resumes from the last complete epoch (Ctrl-C and SIGTERM keep it).
     Other keyword arguments set `HParams` fields (``weight_decay``, ``color_jitter``, ``freeze_bn`` ...).
+
+    ``run_options``: a `fine_tuning.RunOptions` (precision, channels_last, compile, sync_bn, accumulate,
+    checkpoint_every, keep_checkpoints, device). Under torchrun every rank calls `create` with the same
+    arguments; fine-tuning runs DistributedDataParallel with ``batch_size`` as the global batch, and only
+    rank 0 writes ``model_dir``. ``train_data`` may also be a `effnet.data.shards.ShardDataset`.
     """
-    if not isinstance(train_data, ImageDataset):
+    from effnet.data.shards import ShardDataset
+
+    if not isinstance(train_data, (ImageDataset, ShardDataset)):
         raise TypeError(
             "train_data must be an image_classifier.DataLoader (ImageDataset), "
             f"got {type(train_data).__name__}; "
@@ -273,21 +291,22 @@ def create(
     model_dir = Path(model_dir) if model_dir is not None else None
     fingerprint = _fingerprint(spec, train_data, validation_data, hp)
 
-    network = spec.create_network(train_data.num_classes, hp.dropout_rate)
+    network = spec.create_network(train_data.num_classes, hp.dropout_rate, hp.drop_path_rate)
     with sigterm_as_interrupt():
         if hp.train_whole_model:
-            resuming = model_dir is not None and (model_dir / CHECKPOINT).is_file()
+            resuming = StepCheckpoints(model_dir, fingerprint).exists()
             if hp.probe_first and not resuming and getattr(network, "weights_report", None) is not None:
+                # every rank fits the same head (deterministic); DDP starts from rank 0's copy anyway
                 probe = replace(hp, epochs=hp.probe_epochs, use_augmentation=False, warmup_steps=0)
                 _train_frozen(network, train_data, None, probe, None, fingerprint)
-            history = fine_tune(network, train_data, validation_data, hp, model_dir, fingerprint)
+            history = fine_tune(network, train_data, validation_data, hp, model_dir, fingerprint, run_options)
         else:
             history = _train_frozen(network, train_data, validation_data, hp, model_dir, fingerprint)
     classifier = ImageClassifier(
         network, train_data.index_to_label, spec, hp, history.epochs, history.best_epoch
     )
     classifier.train_data = train_data  # calibration images for the default int8 export
-    if model_dir is not None:
+    if model_dir is not None and is_main_process():
         classifier.save(model_dir)
     return classifier
 

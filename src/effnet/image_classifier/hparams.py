@@ -43,6 +43,14 @@ class HParams:
     # the pretrained backbone learns at this fraction of the head's learning rate when fine-tuning
     backbone_lr_scale: float = 0.1
     num_workers: int | None = None
+    # stochastic depth of the last block when fine-tuning (None: the model's default)
+    drop_path_rate: float | None = None
+    # stop fine-tuning after this many epochs without a better validation accuracy (None: never)
+    early_stopping_patience: int | None = None
+    # linear scaling: learning_rate is meant for this many samples per step and is scaled by
+    # batch_size / lr_base_batch (Goyal et al. 2017). None: learning_rate is used as given, for batch_size
+    # (Model Maker's convention: 0.005 at batch 32). batch_size is the global batch under torchrun.
+    lr_base_batch: int | None = None
 
     def resolved(self, steps_per_epoch: int) -> HParams:
         epochs = self.epochs if self.epochs is not None else (5 if self.train_whole_model else 50)
@@ -64,6 +72,10 @@ class HParams:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0 <= self.dropout_rate < 1:
             raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
+        if self.lr_base_batch is not None and self.lr_base_batch < 1:
+            raise ValueError(f"lr_base_batch must be >= 1, got {self.lr_base_batch}")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            raise ValueError(f"early_stopping_patience must be >= 1, got {self.early_stopping_patience}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 

@@ -23,10 +23,12 @@ class ModelSpec:
     input_image_shape: tuple[int, int] | None = None
     pretrained: bool = True
 
-    def create_network(self, num_classes: int, dropout_rate: float) -> EfficientNet:
+    def create_network(
+        self, num_classes: int, dropout_rate: float, drop_path_rate: float | None = None
+    ) -> EfficientNet:
         """The network with pretrained weights where they can be had; otherwise random init, said out loud."""
         target = self.config or self.name
-        kwargs = {"num_classes": num_classes, "drop_rate": dropout_rate}
+        kwargs = {"num_classes": num_classes, "drop_rate": dropout_rate, "drop_path_rate": drop_path_rate}
         if self.input_image_shape:
             kwargs["input_size"] = tuple(self.input_image_shape)
         if self.pretrained:

@@ -1,8 +1,9 @@
 """Training loops: a linear head on cached backbone features (frozen backbone), and full fine-tuning.
 
-Both keep the best epoch on validation data, checkpoint after every epoch (atomically), and resume from the
-last complete epoch to the same result as an uninterrupted run: every epoch draws its randomness (data order,
-augmentation, dropout) from a seed derived from (seed, epoch), never from state carried across epochs.
+Both keep the best epoch on validation data, checkpoint atomically, and resume to the same result as an
+uninterrupted run: randomness (data order, augmentation, dropout) is drawn from seeds derived from (seed,
+epoch), never from state carried across epochs. The head checkpoints after every epoch; fine-tuning (in
+`fine_tuning`, on one process or many) checkpoints every N steps and resumes mid-epoch.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from effnet.checkpoint import save_torch
-from effnet.data import EvalTransform, ImageDataset, TrainTransform
+from effnet.data import EvalTransform, ImageDataset
 from effnet.image_classifier.hparams import HParams
 from effnet.models import EfficientNet
 
@@ -286,95 +287,11 @@ def train_linear_head(
     return folded, history
 
 
-def _freeze_bn_statistics(model: nn.Module) -> None:
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.eval()
+def fine_tune(*args, **kwargs) -> History:
+    """Fine-tune the whole network: see `effnet.image_classifier.fine_tuning.fine_tune`."""
+    from effnet.image_classifier.fine_tuning import fine_tune as run
 
-
-def fine_tune(
-    model: EfficientNet,
-    train: ImageDataset,
-    val: ImageDataset | None,
-    hp: HParams,
-    model_dir: Path | None,
-    fingerprint: dict,
-) -> History:
-    """Train the whole network with augmentation, warm-up + cosine schedule and label smoothing."""
-    steps = math.ceil(len(train) / hp.batch_size)
-    pretrained = getattr(model, "weights_report", None) is not None
-    optimizer = make_optimizer(model, hp, hp.backbone_lr_scale if pretrained else 1.0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(hp.warmup_steps, steps * hp.epochs)
-    )
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=hp.label_smoothing)
-    model.to(memory_format=torch.channels_last)
-    checkpoint = RunCheckpoint(model_dir, fingerprint)
-    history, start = checkpoint.resume(model, optimizer, scheduler)
-    eval_transform = EvalTransform(model.preprocessing)
-    for epoch in range(start, hp.epochs + 1):
-        began = time.perf_counter()
-        seed = epoch_seed(hp.seed, epoch)
-        torch.manual_seed(seed)
-        transform = (
-            TrainTransform(
-                model.preprocessing,
-                seed=seed,
-                scale=hp.crop_scale,
-                flip=hp.flip,
-                brightness=hp.color_jitter,
-                contrast=hp.color_jitter,
-                saturation=hp.color_jitter,
-            )
-            if hp.use_augmentation
-            else eval_transform
-        )
-        model.train()
-        if hp.bn_frozen(pretrained):
-            _freeze_bn_statistics(model)
-        total_loss, correct, seen = 0.0, 0, 0
-        bar = tqdm(total=len(train), desc=f"epoch {epoch}/{hp.epochs}", unit="img", dynamic_ncols=True)
-        batches = train.iter_batches(
-            transform,
-            hp.batch_size,
-            shuffle=hp.shuffle,
-            seed=seed,
-            num_workers=hp.num_workers,
-            progress=False,
-        )
-        for images, labels in batches:
-            x = torch.from_numpy(images).contiguous(memory_format=torch.channels_last)
-            y = torch.from_numpy(labels).long()
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total_loss += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += len(y)
-            bar.update(len(y))
-            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
-        bar.close()
-        row = {
-            "epoch": epoch,
-            "train_loss": total_loss / max(seen, 1),
-            "train_accuracy": correct / max(seen, 1),
-        }
-        val_loss = val_accuracy = None
-        if val is not None:
-            val_loss, val_accuracy = evaluate_network(model, val, hp.batch_size, hp.num_workers)
-        row.update(
-            val_loss=val_loss, val_accuracy=val_accuracy, lr=max(g["lr"] for g in optimizer.param_groups)
-        )
-        row["seconds"] = time.perf_counter() - began
-        history.record(row, model.state_dict)
-        log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})
-        checkpoint.save(epoch, model, optimizer, scheduler, history)
-    model.load_state_dict(history.best_state)
-    model.eval()
-    return history
+    return run(*args, **kwargs)
 
 
 def predict_logits(
