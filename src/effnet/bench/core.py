@@ -23,6 +23,15 @@ from effnet.profiling import count_params, profile
 DEFAULT_FORMATS = ("torch", "onnx", "onnx-int8")
 CALIBRATION_IMAGES = 48  # two thirds calibrate int8, the rest check the quantized file
 EVAL_BATCH = 32
+LATENCY_KEYS = (
+    "latency_ms_median",
+    "latency_ms_p10",
+    "latency_ms_p90",
+    "images_per_s",
+    "spread",
+    "attempts",
+    "noisy",
+)
 
 
 @dataclass
@@ -78,7 +87,7 @@ def run_bench(
     top1_reference, accuracy, file, skipped`` (``skipped``: None, or why the format could not run here, then
     the latency fields are None). ``on_row`` is called with each row as soon as it is measured.
     """
-    formats = _check_formats(formats)
+    formats = check_formats(formats)
     threads = _check_positive_ints("threads", threads)
     for name, value in (("batch", batch), ("runs", runs)):
         _check_positive_ints(name, [value])
@@ -183,13 +192,13 @@ def resolve_models(
         return [_run_model(Path(run_dir), resolution)]
     names = list(models or [])
     if family is not None:
-        names += list_models(family=family)
+        try:
+            names += list_models(family=family)
+        except ValueError as error:
+            raise ValueError(f"--family: {error}") from None
     if not names:
         raise ValueError("no model to measure: pass --models NAME[,NAME...], --family F or --run RUN_DIR")
-    known = set(list_models())
-    for name in names:
-        if name not in known:
-            raise ValueError(f"--models: unknown model {name!r}; run `effnet models` to list them")
+    names = [_full_name(name, set(list_models())) for name in names]
     result = []
     for name in dict.fromkeys(names):
         network = create_model(name, pretrained=pretrained).eval()
@@ -201,6 +210,15 @@ def resolve_models(
         key = f"{name}-{size}-{weights}"
         result.append(BenchModel(name, config.family, network, key, None, config.top1, pretrained))
     return result
+
+
+def _full_name(name: str, known: set[str]) -> str:
+    """A registry name; EfficientNet short names are accepted (``lite0``, ``b0``, ``v2_b0``)."""
+    if name in known:
+        return name
+    if f"efficientnet_{name}" in known:
+        return f"efficientnet_{name}"
+    raise ValueError(f"--models: unknown model {name!r}; run `effnet models` to list them")
 
 
 def _run_model(run_dir: Path, resolution: int | None) -> BenchModel:
@@ -285,8 +303,7 @@ def _accuracy(session: Session, dataset, network: nn.Module) -> float:
 
 def _timing_fields(timing, batch: int) -> dict[str, Any]:
     if timing is None:
-        keys = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "images_per_s", "spread", "attempts")
-        return {**dict.fromkeys(keys), "noisy": None}
+        return dict.fromkeys(LATENCY_KEYS)
     return {
         "latency_ms_median": round(timing.median_ms, 4),
         "latency_ms_p10": round(timing.p10_ms, 4),
@@ -298,7 +315,7 @@ def _timing_fields(timing, batch: int) -> dict[str, Any]:
     }
 
 
-def _check_formats(formats: Sequence[str]) -> list[str]:
+def check_formats(formats: Sequence[str]) -> list[str]:
     if isinstance(formats, str):
         formats = [formats]
     result = []
