@@ -275,7 +275,10 @@ def _load_data(data_dir: str | os.PathLike, model: BenchModel):
         raise FileNotFoundError(
             f"--data: {folder} is not a folder; pass an image folder with one sub-folder per class"
         )
-    dataset = ImageDataset.from_folder(folder, shuffle=False)
+    try:
+        dataset = ImageDataset.from_folder(folder, shuffle=False)
+    except ValueError as error:
+        raise ValueError(f"--data: {error}") from None
     if model.labels is not None and list(dataset.index_to_label) != model.labels:
         raise ValueError(
             f"--data: {folder} has classes {list(dataset.index_to_label)[:5]}..., the run's model "
@@ -308,7 +311,7 @@ def _timing_fields(timing, batch: int) -> dict[str, Any]:
         "latency_ms_median": round(timing.median_ms, 4),
         "latency_ms_p10": round(timing.p10_ms, 4),
         "latency_ms_p90": round(timing.p90_ms, 4),
-        "images_per_s": round(batch * 1000.0 / timing.median_ms, 2) if timing.median_ms > 0 else None,
+        "images_per_s": batch * 1000.0 / timing.median_ms if timing.median_ms > 0 else None,
         "spread": round(timing.spread, 3),
         "attempts": timing.attempts,
         "noisy": timing.noisy,
