@@ -256,7 +256,8 @@ def _representative(model: BenchModel, run_dir: str | os.PathLike | None) -> np.
     if run_dir is not None:
         splits = Path(run_dir) / "splits.json"
         if splits.is_file():
-            paths = json.loads(splits.read_text()).get("train", [])
+            # paths are as `effnet train` was given them (often relative to where it ran): keep those here
+            paths = [p for p in json.loads(splits.read_text()).get("train", []) if Path(p).is_file()]
             rng = np.random.default_rng(0)
             chosen = [paths[i] for i in rng.permutation(len(paths))[:CALIBRATION_IMAGES]]
             if len(chosen) >= 8:

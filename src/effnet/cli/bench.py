@@ -150,7 +150,8 @@ def _report(args: argparse.Namespace, rows: list[dict]) -> None:
             f"\n{noisy} measurement(s) stayed noisy after repeats (p90/median > 1.5): other processes were "
             "using the CPU; re-run on a quiet machine"
         )
-    if not any(r.get("accuracy") is not None for r in rows):
+    measured = any(r.get("accuracy") is not None for r in rows)
+    if not measured and any(r.get("top1_reference") for r in rows):
         print("top-1 in parentheses: reference ImageNet top-1 of the published weights, not measured here")
 
 
