@@ -171,3 +171,30 @@ def test_cuda_on_a_cpu_machine_says_so_and_exits_0(capsys):
     assert main(["bench", "--device", "cuda", "--models", MODEL]) == 0
     out = capsys.readouterr().out.strip()
     assert len(out.splitlines()) == 1 and "no CUDA device" in out and "skipped" in out
+
+
+def test_torch_compile_failure_is_a_skipped_row_with_the_reason(workdir, monkeypatch):
+    import torch
+
+    def no_compiler(model, *args, **kwargs):
+        def broken(*inputs):
+            raise RuntimeError("Compiler: cc not found\nlong inductor traceback ...")
+
+        return broken
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    rows = run_bench(
+        models=[MODEL],
+        formats=["torch-compile", "torch"],
+        threads=[1, 2],
+        resolution=64,
+        runs=2,
+        workdir=workdir,
+        progress=False,
+    )
+    compiled = [r for r in rows if r["format"] == "torch-compile"]
+    assert [r["skipped"] for r in compiled] == [
+        "torch.compile failed: RuntimeError: Compiler: cc not found"
+    ] * 2
+    assert all(r["latency_ms_median"] is None for r in compiled)
+    assert all(r["latency_ms_median"] > 0 for r in rows if r["format"] == "torch")
