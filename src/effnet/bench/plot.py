@@ -60,7 +60,8 @@ def plot_accuracy_latency(
     axes.set_ylabel(which)
     axes.set_title(title or "Accuracy vs latency on this machine")
     axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=8, loc="lower right")
+    axes.legend(fontsize=8, loc="best")
+    axes.margins(x=0.15, y=0.08)
     save_figure(figure, target, svg=True)
     return [target, target.with_suffix(".svg")]
 
