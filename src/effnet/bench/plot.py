@@ -20,7 +20,7 @@ def plot_accuracy_latency(
     """Write the scatter of `run_bench` rows to ``path`` (a .png) and to the .svg beside it; return both.
 
     y: accuracy measured on ``--data`` when the rows have it, else the reference ImageNet top-1;
-    x: median latency (ms per batch). One line per (family, format, threads), points in latency order and
+    x: median latency (ms per batch). One line per (family, format, threads), points in MACs order and
     labelled with the model name. Skipped rows and rows without an accuracy are left out.
     """
     from effnet.report.files import new_figure, png_path, save_figure
@@ -41,16 +41,16 @@ def plot_accuracy_latency(
     groups: dict[tuple[str, str, int], list[tuple[float, float, str]]] = {}
     for row, accuracy, _ in points:
         key = (row["family"], row["format"], row["threads"])
-        groups.setdefault(key, []).append((row["latency_ms_median"], accuracy, row["model"]))
+        groups.setdefault(key, []).append((row["macs"], row["latency_ms_median"], accuracy, row["model"]))
 
     figure = new_figure(8, 5.5)
     axes = figure.subplots()
     for (family, file_format, threads), values in sorted(groups.items()):
-        values.sort()
-        latencies, accuracies, _ = zip(*values, strict=True)
+        values.sort()  # in model-size (MACs) order, as the papers draw a family's scaling curve
+        _, latencies, accuracies, _ = zip(*values, strict=True)
         label = f"{family} ({file_format}, {threads} thread{'s' if threads > 1 else ''})"
         axes.plot(latencies, accuracies, marker="o", label=label)
-        for x, y, name in values:
+        for _, x, y, name in values:
             axes.annotate(_short(name), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
     batch = points[0][0].get("batch", 1)
     axes.set_xlabel(f"latency (ms per batch of {batch}, median)")
