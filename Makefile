@@ -18,11 +18,13 @@ $(STAMP): $(PY) pyproject.toml Makefile
 
 setup: $(STAMP)
 
-# The main job on a built-in default: real handwritten digits as an image folder -> a trained Lite0.
+# The main job on a built-in default: real handwritten digits as an image folder -> a trained Lite0,
+# then what it costs on this machine (float vs int8 file: size and latency).
 demo: setup
 	$(VENV)/bin/effnet demo
 	$(VENV)/bin/effnet data digits runs/digits
 	$(VENV)/bin/effnet train runs/digits --model efficientnet_lite0 --out runs/digits-lite0 --overwrite
+	$(VENV)/bin/effnet bench --run runs/digits-lite0 --formats onnx,onnx-int8 --threads 2 --runs 20 --workdir runs/digits-lite0/bench
 
 test: setup
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -24,10 +24,30 @@ class Profile:
     input_size: tuple[int, int]
     layers: list[LayerProfile] = field(default_factory=list)
 
-    def table(self) -> str:
-        """A per-layer table: type, output shape, params, MACs and share of the total."""
-        rows = [("layer", "type", "output", "params", "MACs", "share")]
+    def grouped(self, depth: int) -> list[LayerProfile]:
+        """Layers summed by the first ``depth`` parts of their names (``depth=3``: one row per block,
+        ``stages.1.0``); each group keeps its last layer's output shape, and the kind of its layers when
+        they are all of one kind (else "block"). Rows still sum to the totals."""
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        groups: dict[str, LayerProfile] = {}
         for layer in self.layers:
+            name = ".".join(layer.name.split(".")[:depth])
+            group = groups.get(name)
+            if group is None:
+                groups[name] = LayerProfile(name, layer.kind, layer.output_shape, layer.params, layer.macs)
+                continue
+            group.kind = group.kind if group.kind == layer.kind else "block"
+            group.output_shape = layer.output_shape
+            group.params += layer.params
+            group.macs += layer.macs
+        return list(groups.values())
+
+    def table(self, depth: int | None = None) -> str:
+        """A per-layer table: type, output shape, params, MACs and share of the total (``depth``: grouped,
+        see `grouped`)."""
+        rows = [("layer", "type", "output", "params", "MACs", "share")]
+        for layer in self.layers if depth is None else self.grouped(depth):
             share = f"{100 * layer.macs / self.macs:.1f}%" if self.macs else "-"
             shape = "x".join(str(d) for d in layer.output_shape)
             rows.append((layer.name, layer.kind, shape, f"{layer.params:,}", f"{layer.macs:,}", share))

@@ -76,13 +76,21 @@ def cmd_profile(args: argparse.Namespace) -> int:
                     "input_size": result.input_size,
                     "params": result.params,
                     "macs": result.macs,
-                    "layers": [vars(layer) for layer in result.layers],
+                    "layers": [
+                        vars(layer)
+                        for layer in (result.layers if args.depth is None else result.grouped(args.depth))
+                    ],
                 },
                 indent=2,
             )
         )
         return 0
-    print(result.table())
+    height, width = result.input_size
+    print(
+        f"{args.model} at {height}x{width}: {result.params:,} params, {result.macs:,} MACs "
+        f"({human_count(result.macs)}); convolutions and linear layers, one MAC = one multiply-add"
+    )
+    print(result.table(args.depth))
     return 0
 
 
@@ -96,5 +104,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="per-layer params and MACs of a model")
     p.add_argument("model", help="model name (see `effnet models`)")
     p.add_argument("--resolution", type=int, help="input size in pixels (default: the model's)")
+    p.add_argument(
+        "--depth",
+        type=int,
+        help="sum layers by the first N parts of their names (3: one row per block, 2: per stage)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_profile)

@@ -1,0 +1,231 @@
+"""One runner per format: build the file once (cached in a work folder), then run batches at a thread count.
+
+Every runner exposes the same three things: ``size_bytes`` (the file a user would ship: safetensors weights
+for PyTorch, the exported .onnx / .tflite otherwise), ``session(threads)`` (a callable that runs one
+preprocessed float32 (N, C, H, W) batch and returns float32 outputs) and ``batch_limit`` (the largest batch
+one call takes, None for any). Exported files go through `effnet.runtime`, as in deployment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from effnet.export import QuantizationConfig, export_onnx, export_tflite
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("torch", "torch-compile", "onnx", "onnx-int8", "tflite", "tflite-int8")
+Session = Callable[[np.ndarray], np.ndarray]
+
+
+class FormatSkipped(Exception):
+    """This format cannot run here (missing engine, compiler, unsupported batch): the row says why."""
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """PyTorch intra-op threads for the duration of a measurement."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class Runner:
+    """Base: ``key`` names the cached file (model, resolution, weights); ``workdir`` holds it."""
+
+    suffix = ""
+    batch_limit: int | None = None
+
+    def __init__(
+        self,
+        model: nn.Module,
+        key: str,
+        workdir: Path,
+        representative: Any,
+        labels: Sequence[str] | None,
+        batch: int,
+    ) -> None:
+        self.model = model
+        self.key = key
+        self.workdir = workdir
+        self.representative = representative
+        self.labels = labels
+        self.batch = batch
+        self.path: Path | None = None
+
+    @property
+    def size_bytes(self) -> int:
+        assert self.path is not None, "build() first"
+        return self.path.stat().st_size
+
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def session(self, threads: int) -> Session:
+        raise NotImplementedError
+
+
+class TorchRunner(Runner):
+    """PyTorch eager, inference mode; the file is the weights as safetensors."""
+
+    suffix = ".safetensors"
+
+    def build(self) -> None:
+        from safetensors.torch import save_file
+
+        from effnet.checkpoint import atomic_path
+
+        self.path = self.workdir / f"{self.key}.safetensors"
+        if not self.path.exists():
+            state = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
+            with atomic_path(self.path) as tmp:
+                save_file(state, tmp)
+        self.network = self.model.eval()
+
+    def session(self, threads: int) -> Session:
+        network = self.network
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return network(torch.from_numpy(batch)).float().numpy()
+
+        return run
+
+
+class CompiledTorchRunner(TorchRunner):
+    """``torch.compile`` (Inductor, which writes and compiles C++ on the CPU): compiled on the first call."""
+
+    def build(self) -> None:
+        super().build()
+        try:
+            self.network = torch.compile(self.model.eval())
+        except Exception as error:  # RuntimeError, or a backend's own error types
+            raise FormatSkipped(f"torch.compile unavailable: {_reason(error)}") from None
+
+    def session(self, threads: int) -> Session:
+        run = super().session(threads)
+        sample = np.zeros((self.batch, *_input_shape(self.model)), np.float32)
+        try:
+            with torch_threads(threads):
+                run(sample)  # compiles here; a failure (no compiler, unsupported op) skips the row
+        except Exception as error:
+            raise FormatSkipped(f"torch.compile failed: {_reason(error)}") from None
+        return run
+
+
+class ExportedRunner(Runner):
+    """An exported file run by `effnet.runtime` (ONNX Runtime or LiteRT) with ``num_threads``."""
+
+    quantize = False
+
+    def export(self, target: Path) -> None:
+        raise NotImplementedError
+
+    def build(self) -> None:
+        self.path = self.workdir / f"{self.key}{'-int8' if self.quantize else ''}{self.suffix}"
+        if self.path.exists():
+            log.info("reusing %s", self.path)
+            return
+        try:
+            self.export(self.path)
+        except ImportError as error:
+            raise FormatSkipped(str(error)) from None
+
+    def session(self, threads: int) -> Session:
+        from effnet import runtime
+
+        try:
+            predictor = runtime.load(self.path, num_threads=threads)
+        except ImportError as error:
+            raise FormatSkipped(str(error)) from None
+        return predictor.predict_batch
+
+    def _int8_config(self, **kwargs: Any) -> QuantizationConfig:
+        images = self.representative
+        steps = max(1, len(images) * 2 // 3)  # the rest checks the quantized file
+        return QuantizationConfig("int8", images, quantization_steps=steps, **kwargs)
+
+
+class OnnxRunner(ExportedRunner):
+    suffix = ".onnx"
+
+    def build(self) -> None:
+        if self.batch > 1:
+            self.key = f"{self.key}-dynbatch"
+        super().build()
+
+    def export(self, target: Path) -> None:
+        quantize = self._int8_config() if self.quantize else None
+        export_onnx(
+            self.model,
+            target,
+            quantize=quantize,
+            representative_data=self.representative,
+            labels=self.labels,
+            dynamic_batch=self.batch > 1,
+        )
+
+
+class OnnxInt8Runner(OnnxRunner):
+    quantize = True
+
+
+class TFLiteRunner(ExportedRunner):
+    suffix = ".tflite"
+    batch_limit = 1
+
+    def build(self) -> None:
+        if self.batch > 1:
+            raise FormatSkipped("effnet's .tflite files take batch 1 (on-device, one camera frame)")
+        super().build()
+
+    def export(self, target: Path) -> None:
+        # uint8 input and output, as TFLite Model Maker exports and as on-device pipelines feed frames
+        quantization = (
+            QuantizationConfig.for_int8(self.representative, self._int8_config().quantization_steps)
+            if self.quantize
+            else None
+        )
+        export_tflite(
+            self.model,
+            target,
+            quantization,
+            representative_data=self.representative,
+            labels=self.labels,
+        )
+
+
+class TFLiteInt8Runner(TFLiteRunner):
+    quantize = True
+
+
+RUNNERS: dict[str, type[Runner]] = {
+    "torch": TorchRunner,
+    "torch-compile": CompiledTorchRunner,
+    "onnx": OnnxRunner,
+    "onnx-int8": OnnxInt8Runner,
+    "tflite": TFLiteRunner,
+    "tflite-int8": TFLiteInt8Runner,
+}
+
+
+def _input_shape(model: nn.Module) -> tuple[int, int, int]:
+    height, width = model.preprocessing.input_size
+    return (getattr(model, "in_chans", 3), height, width)
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(error).__name__}: {first[:200]}"
