@@ -53,7 +53,7 @@ class EmbedderHParams:
     reduce_channels: int | None = None
     epochs: int = 10
     batch_size: int = 64
-    learning_rate: float = 0.05
+    learning_rate: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 5e-4
     warmup_steps: int | None = None  # None: one epoch
