@@ -51,7 +51,6 @@ __all__ = [
 
 if TYPE_CHECKING:
     from effnet.factory import create_model
-    from effnet.models.embedding import create_embedder
     from effnet.models import (
         FAMILIES,
         ArchSpec,
@@ -63,6 +62,7 @@ if TYPE_CHECKING:
         list_models,
         scale,
     )
+    from effnet.models.embedding import create_embedder
     from effnet.preprocessing import Preprocessing
     from effnet.profiling import count_params, profile
 

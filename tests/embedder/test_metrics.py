@@ -13,7 +13,7 @@ def test_tar_at_far_on_a_handmade_score_set():
     genuine = 0.9955 + np.arange(10) / 1000
     scores = np.concatenate([impostor, genuine])
     same = np.concatenate([np.zeros(1000, bool), np.ones(10, bool)])
-    # FAR <= 1e-3 allows one false accept (the 0.999 impostor): the 7 genuine pairs from 0.9985 up are accepted
+    # FAR <= 1e-3 allows one false accept (the 0.999 impostor): 7 genuine pairs (0.9985 up) pass
     tar, threshold = tar_at_far(scores, same, 1e-3)
     assert tar == pytest.approx(0.7) and threshold == pytest.approx(0.9985)  # the lowest score accepted
     # FAR <= 1e-4 allows none: only the 6 genuine pairs above 0.999
@@ -48,7 +48,9 @@ def test_pair_scores_identification_and_roc_plot(tmp_path):
     labels = np.array([0, 0, 1, 1, 2])
     result = identification(embeddings, labels, gallery_per_identity=1, seed=0)
     assert result["top1"] == 1.0 and result["num_probes"] == 2 and result["num_identities"] == 2
-    path = plot_roc({"a": (np.array([0.9, 0.1, 0.8, 0.3]), np.array([1, 0, 1, 0], bool))}, tmp_path / "roc.png")
+    path = plot_roc(
+        {"a": (np.array([0.9, 0.1, 0.8, 0.3]), np.array([1, 0, 1, 0], bool))}, tmp_path / "roc.png"
+    )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -65,9 +67,13 @@ def test_lfw_pairs_both_line_formats_and_csv(tmp_path):
     (tmp_path / "bad.txt").write_text("Ann 1\n")
     with pytest.raises(ValueError, match=r"bad.txt:1: expected"):
         read_lfw_pairs(tmp_path / "bad.txt")
-    (tmp_path / "pairs.csv").write_text("path1,path2,same\nAnn/Ann_0001.png,Bob/Bob_0001.png,0\na.png,b.png,1\n")
+    (tmp_path / "pairs.csv").write_text(
+        "path1,path2,same\nAnn/Ann_0001.png,Bob/Bob_0001.png,0\na.png,b.png,1\n"
+    )
     csv_pairs = read_csv_pairs(tmp_path / "pairs.csv")
-    assert csv_pairs.same.tolist() == [False, True] and csv_pairs.paths[0] == str(tmp_path / "Ann/Ann_0001.png")
+    assert csv_pairs.same.tolist() == [False, True] and csv_pairs.paths[0] == str(
+        tmp_path / "Ann/Ann_0001.png"
+    )
     (tmp_path / "cols.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="path1,path2,same"):
         read_csv_pairs(tmp_path / "cols.csv")

@@ -30,7 +30,9 @@ def _identities(data_dir: str, val_identities: float, seed: int):
     for keep in (lambda c: c not in held, lambda c: c in held):
         classes = [c for c in range(data.num_classes) if keep(c)]
         remap = {c: i for i, c in enumerate(classes)}
-        rows = [(p, remap[int(label)]) for p, label in zip(data.paths, data.labels, strict=True) if keep(label)]
+        rows = [
+            (p, remap[int(label)]) for p, label in zip(data.paths, data.labels, strict=True) if keep(label)
+        ]
         subsets.append(
             ImageDataset.from_samples(
                 [p for p, _ in rows], [label for _, label in rows], [data.index_to_label[c] for c in classes]
@@ -44,14 +46,20 @@ def cmd_embed_train(args: argparse.Namespace) -> int:
     from effnet.image_classifier.training import CHECKPOINT
 
     out = Path(args.out)
-    if ((out / CHECKPOINT).exists() or (out / "config.json").exists()) and not (args.resume or args.overwrite):
-        raise ValueError(f"{out} already holds a run; pass --resume to continue it, --overwrite to start over")
+    if ((out / CHECKPOINT).exists() or (out / "config.json").exists()) and not (
+        args.resume or args.overwrite
+    ):
+        raise ValueError(
+            f"{out} already holds a run; pass --resume to continue it, --overwrite to start over"
+        )
     if args.overwrite and not args.resume:
         for name in (CHECKPOINT, "config.json", "model.safetensors", "history.json", "metrics.json"):
             (out / name).unlink(missing_ok=True)
     train, held_out = _identities(args.data_dir, args.val_identities, args.seed)
-    margins = tuple(args.margins) if args.margins and len(args.margins) == 3 else (
-        args.margins[0] if args.margins else None
+    margins = (
+        tuple(args.margins)
+        if args.margins and len(args.margins) == 3
+        else (args.margins[0] if args.margins else None)
     )
     try:
         model = embedder.create(
@@ -72,9 +80,16 @@ def cmd_embed_train(args: argparse.Namespace) -> int:
             pretrained=not args.scratch,
         )
     except KeyboardInterrupt:
-        print(f"\ninterrupted: the last complete epoch is saved in {out}; continue with --resume", file=sys.stderr)
+        print(
+            f"\ninterrupted: the last complete epoch is saved in {out}; continue with --resume",
+            file=sys.stderr,
+        )
         return 130
-    result: dict = {"model_dir": str(out), "best_epoch": model.best_epoch, "train_identities": train.num_classes}
+    result: dict = {
+        "model_dir": str(out),
+        "best_epoch": model.best_epoch,
+        "train_identities": train.num_classes,
+    }
     if held_out is not None:
         result["verification"] = embedder.evaluate_verification(model, held_out, roc_path=out / "roc.png")
         result["identification"] = model.identify(held_out)
@@ -110,7 +125,8 @@ def _print(result: dict, as_json: bool) -> None:
         print(
             f"verification: accuracy {metrics['accuracy']:.4f} ± {metrics['accuracy_std']:.4f} (10-fold, "
             f"threshold {metrics['threshold']:.3f}), TAR@FAR=1e-3 {metrics['tar@far=1e-3']:.4f}, "
-            f"TAR@FAR=1e-4 {metrics['tar@far=1e-4']:.4f}, AUC {metrics['auc']:.4f} on {metrics['num_pairs']} pairs"
+            f"TAR@FAR=1e-4 {metrics['tar@far=1e-4']:.4f}, AUC {metrics['auc']:.4f} "
+            f"on {metrics['num_pairs']} pairs"
         )
     if "identification" in result:
         ident = result["identification"]
@@ -132,9 +148,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input-size", type=int, default=112)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--learning-rate", type=float, default=0.01)
-    p.add_argument("--val-identities", type=float, default=0.2,
-                   help="fraction of identities held out for open-set validation (default 0.2; 0: none)")
+    p.add_argument("--learning-rate", type=float, default=0.005)
+    p.add_argument(
+        "--val-identities",
+        type=float,
+        default=0.2,
+        help="fraction of identities held out for open-set validation (default 0.2; 0: none)",
+    )
     p.add_argument("--scratch", action="store_true", help="random init instead of pretrained weights")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -144,7 +164,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("verify", help="verification accuracy / TAR@FAR of an embedder or exported file")
     p.add_argument("model", help="run folder from `effnet embed-train`, or an exported .onnx / .tflite file")
-    p.add_argument("pairs", help="LFW pairs.txt, a .csv (path1,path2,same), or a folder of held-out identities")
+    p.add_argument(
+        "pairs", help="LFW pairs.txt, a .csv (path1,path2,same), or a folder of held-out identities"
+    )
     p.add_argument("--images-root", help="folder the pairs' image names are relative to")
     p.add_argument("--num-pairs", type=int, help="pairs sampled from a folder (default: one per image)")
     p.add_argument("--seed", type=int, default=0)

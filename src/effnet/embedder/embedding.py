@@ -74,6 +74,6 @@ def embed_paths(
     if dataset.skipped:
         names = ", ".join(s.path for s in dataset.skipped[:3])
         raise ValueError(
-            f"{len(dataset.skipped)} image(s) could not be decoded ({names}); fix or remove them from the pairs"
+            f"{len(dataset.skipped)} image(s) could not be decoded ({names}); fix or remove them"
         )
     return normalize(np.concatenate(chunks)).astype(np.float32)

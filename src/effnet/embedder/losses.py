@@ -3,8 +3,8 @@ the embedding, not the classifier, has to separate them.
 
 - ``arcface`` (s=64, m=0.5): the target logit is ``s * cos(theta + m)``, an additive angular margin.
 - ``cosface`` (s=64, m=0.4): ``s * (cos(theta) - m)``, an additive cosine margin.
-- ``combined`` (s, m1, m2, m3): ``s * (cos(m1 * theta + m2) - m3)``, insightface's CombinedMarginLoss; (1, 0.5, 0)
-  is ArcFace, (1, 0, 0.4) CosFace, (1, 0, 0) the normalised softmax.
+- ``combined`` (s, m1, m2, m3): ``s * (cos(m1 * theta + m2) - m3)``, insightface's CombinedMarginLoss;
+  (1, 0.5, 0) is ArcFace, (1, 0, 0.4) CosFace, (1, 0, 0) the normalised softmax.
 - ``softmax``: a plain linear classifier (with bias) on the raw embedding, the baseline the margins beat.
 
 Non-target logits are ``s * cos(theta_j)`` for all margin losses. Embeddings and class centres are

@@ -1,4 +1,4 @@
-"""Verification and identification metrics on embeddings (numpy + scikit-learn; no torch, no I/O but the plot).
+"""Verification and identification metrics on embeddings (numpy + scikit-learn; no torch; I/O: the plot).
 
 The protocol follows insightface's LFW evaluation (shared/reference/recognition.md): pairs scored by the
 similarity of L2-normalised embeddings, 10-fold accuracy with the threshold chosen on the other 9 folds, and

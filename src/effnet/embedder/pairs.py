@@ -115,7 +115,8 @@ def sample_pairs(dataset: ImageDataset, num_pairs: int | None = None, seed: int 
     usable = [m for m in identities if len(m) >= 2]
     if not usable or len(identities) < 2:
         raise ValueError(
-            f"sampling verification pairs needs at least 2 identities and one with 2+ images; {dataset!r} has "
+            f"sampling verification pairs needs at least 2 identities and one with 2+ images; {dataset!r} "
+            "has "
             f"{len(identities)} identities"
         )
     wanted = min(len(labels), 6000) if num_pairs is None else int(num_pairs)

@@ -1,9 +1,10 @@
 """Training an embedding model with a margin loss over the training identities.
 
 Built from the classifier's training blocks (`effnet.image_classifier.training`): the same per-epoch seeds,
-warm-up + cosine schedule, SGD groups, atomic per-epoch checkpoint with resume, SIGTERM handling and best-epoch
-selection. What differs: the model is an `EmbeddingNet` plus a loss module holding the identity centres, and
-the validation score is verification accuracy on pairs of held-out identities (the classifier's accuracy on
+warm-up + cosine schedule, SGD groups, atomic per-epoch checkpoint with resume, SIGTERM handling and
+best-epoch selection. What differs: the model is an `EmbeddingNet` plus a loss module holding the identity
+centres, and the validation score is verification accuracy on pairs of held-out identities (the
+classifier's accuracy on
 training identities says little about unseen ones).
 """
 
@@ -53,7 +54,7 @@ class EmbedderHParams:
     reduce_channels: int | None = None
     epochs: int = 10
     batch_size: int = 64
-    learning_rate: float = 0.01
+    learning_rate: float = 0.005
     momentum: float = 0.9
     weight_decay: float = 5e-4
     warmup_steps: int | None = None  # None: one epoch

@@ -54,7 +54,8 @@ class ExportCheck:
     def __str__(self) -> str:
         if self.mean_cosine is not None:
             return (
-                f"{self.format} ({self.quantization}): mean cosine similarity to PyTorch {self.mean_cosine:.4f} "
+                f"{self.format} ({self.quantization}): mean cosine similarity to PyTorch "
+                f"{self.mean_cosine:.4f} "
                 f"on {self.num_inputs} {self.inputs}, max |output diff| {self.max_abs_diff:.3g}, "
                 f"{self.file_bytes / 1e6:.2f} MB"
             )
