@@ -18,7 +18,7 @@ def _identities(data_dir: str, val_identities: float, seed: int):
     data = ImageDataset.from_folder(data_dir, seed=seed)
     if not 0 <= val_identities < 1:
         raise ValueError(f"--val-identities must be in [0, 1), got {val_identities}")
-    count = int(round(val_identities * data.num_classes))
+    count = round(val_identities * data.num_classes)
     if count == 0:
         return data, None
     if data.num_classes - count < 2:
