@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "create_model": "effnet.factory",
+    "create_embedder": "effnet.models.embedding",
     "FAMILIES": "effnet.models",
     "ArchSpec": "effnet.models",
     "BlockSpec": "effnet.models",
@@ -40,6 +41,7 @@ __all__ = [
     "__version__",
     "compound",
     "count_params",
+    "create_embedder",
     "create_model",
     "get_config",
     "list_models",
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
         list_models,
         scale,
     )
+    from effnet.models.embedding import create_embedder
     from effnet.preprocessing import Preprocessing
     from effnet.profiling import count_params, profile
 

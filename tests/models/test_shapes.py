@@ -118,4 +118,4 @@ def test_list_models_filters():
         "mobilenet_v3_small_minimal_100",
     ]
     assert len(effnet.list_models(family="efficientnet_v2")) == 7
-    assert len(effnet.list_models()) == 36
+    assert len(effnet.list_models()) == 41  # 36 of the EfficientNet/MobileNet family + 5 IResNets

@@ -26,7 +26,7 @@ def test_fixtures_cover_every_source_and_family():
     assert sources == {"timm", "torchvision", "efficientnet_pytorch"}
     assert len(CONVERTIBLE) >= 70 and len(WITH_OUTPUT) >= 15
     families = {effnet.get_config(effnet_name(*f.split("/"))).family for f in CONVERTIBLE}
-    assert families == set(effnet.FAMILIES)
+    assert families == set(effnet.FAMILIES) - {"iresnet"}  # no timm/torchvision weights to convert
 
 
 @pytest.mark.parametrize("fixture", CONVERTIBLE)

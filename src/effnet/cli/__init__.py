@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from effnet import __version__
-from effnet.cli import bench, data, demo, export, models, predict, train
+from effnet.cli import bench, data, demo, embed, export, models, predict, train
 
 
 class UserError(Exception):
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parsers(sub)
     demo.add_parsers(sub)
     bench.add_parsers(sub)
+    embed.add_parsers(sub)
     return parser
 
 

@@ -28,6 +28,7 @@ log = logging.getLogger("effnet.export")
 
 FLOAT_TOLERANCE = 1e-3
 AGREEMENT_WARNING = 0.9
+COSINE_WARNING = 0.99
 CHECK_IMAGES = 64  # held-out images a quantized file is checked on
 _FLOAT_CHECK_INPUTS = 4  # representative images a float file is compared on
 _RANDOM_CHECK_INPUTS = 8
@@ -48,8 +49,16 @@ class ExportCheck:
     max_abs_diff: float
     top1_agreement: float
     file_bytes: int
+    mean_cosine: float | None = None  # embedding models (num_classes == 0): mean cosine similarity to PyTorch
 
     def __str__(self) -> str:
+        if self.mean_cosine is not None:
+            return (
+                f"{self.format} ({self.quantization}): mean cosine similarity to PyTorch "
+                f"{self.mean_cosine:.4f} "
+                f"on {self.num_inputs} {self.inputs}, max |output diff| {self.max_abs_diff:.3g}, "
+                f"{self.file_bytes / 1e6:.2f} MB"
+            )
         return (
             f"{self.format} ({self.quantization}): top-1 agreement with PyTorch {self.top1_agreement:.3f} on "
             f"{self.num_inputs} {self.inputs}, max |output diff| {self.max_abs_diff:.3g}, "
@@ -126,6 +135,8 @@ def check_export(
         )
     max_abs_diff = float(np.abs(outputs - reference).max())
     agreement = float((outputs.argmax(axis=-1) == reference.argmax(axis=-1)).mean())
+    # an embedding (features) model has no classes: its agreement is the cosine similarity of the vectors
+    mean_cosine = _mean_cosine(outputs, reference) if getattr(model, "num_classes", 1) == 0 else None
     check = ExportCheck(
         format=file_format,
         quantization=quantization,
@@ -134,6 +145,7 @@ def check_export(
         max_abs_diff=max_abs_diff,
         top1_agreement=agreement,
         file_bytes=Path(predictor.path).stat().st_size,
+        mean_cosine=mean_cosine,
     )
     if quantization == "none":
         tolerance = FLOAT_TOLERANCE * max(1.0, float(np.abs(reference).max()))
@@ -142,6 +154,17 @@ def check_export(
                 f"{target}: the exported file's outputs differ from PyTorch by up to {max_abs_diff:.3g} "
                 f"(tolerance {tolerance:.3g}) on {len(data.check)} {data.description}; nothing was written. "
                 "This is a bug in the exporter for this model: please report it"
+            )
+    elif mean_cosine is not None:
+        if mean_cosine < COSINE_WARNING:
+            log.warning(
+                "%s: the %s file's outputs have mean cosine similarity %.4f to PyTorch on %d %s; check its "
+                "verification accuracy before deploying it",
+                target,
+                quantization,
+                mean_cosine,
+                len(data.check),
+                data.description,
             )
     elif agreement < AGREEMENT_WARNING:
         log.warning(
@@ -155,3 +178,9 @@ def check_export(
         )
     log.info("%s: %s", target, check)
     return check
+
+
+def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
+    norms = np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    return float(((a * b).sum(axis=1) / norms).mean())

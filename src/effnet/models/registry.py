@@ -8,12 +8,14 @@ import fnmatch
 from dataclasses import replace
 from typing import Any
 
+from effnet.models import iresnet
 from effnet.models.families import CONFIGS
 from effnet.models.network import EfficientNet
 from effnet.models.spec import ArchSpec, ModelConfig, arch_overrides
 
-_REGISTRY: dict[str, ModelConfig] = {config.name: config for config in CONFIGS}
-FAMILIES = tuple(dict.fromkeys(config.family for config in CONFIGS))
+# IResNet (recognition baseline) is not built from a stage table: its own config and module class
+_REGISTRY: dict[str, ModelConfig] = {config.name: config for config in (*CONFIGS, *iresnet.CONFIGS)}
+FAMILIES = tuple(dict.fromkeys(config.family for config in _REGISTRY.values()))
 
 
 def list_models(pattern: str | None = None, family: str | None = None) -> list[str]:
@@ -32,7 +34,7 @@ def list_models(pattern: str | None = None, family: str | None = None) -> list[s
 
 def get_config(name: str | ModelConfig) -> ModelConfig:
     """The config of a named model (a `ModelConfig` passes through)."""
-    if isinstance(name, ModelConfig):
+    if isinstance(name, (ModelConfig, iresnet.IResNetConfig)):
         return name
     key = str(name).strip().lower().replace("-", "_")
     if key in _REGISTRY:
@@ -67,6 +69,13 @@ def build_model(
     """
     config = get_config(name)
     input_size = overrides.pop("input_size", None)
+    if isinstance(config, iresnet.IResNetConfig):
+        overrides.pop("bn_eps", None)  # IResNet keeps its own BatchNorm eps (1e-5)
+        if overrides or features_only or (padding or "symmetric") != "symmetric":
+            raise ValueError(
+                f"{config.name}: IResNet takes no architecture overrides, padding or features_only"
+            )
+        return iresnet.IResNet(config, num_classes, in_chans, drop_rate, input_size)
     if overrides:
         allowed = arch_overrides()
         unknown = sorted(set(overrides) - set(allowed))
@@ -102,6 +111,8 @@ def scale(
     Scaling EfficientNet-B0 by B3's coefficients (width 1.2, depth 1.4, 300 px) gives B3 exactly.
     """
     config = get_config(base)
+    if isinstance(config, iresnet.IResNetConfig):
+        raise ValueError(f"{config.name}: compound scaling applies to the EfficientNet/MobileNet family only")
     if width <= 0 or depth <= 0:
         raise ValueError(f"width and depth multipliers must be positive, got width={width}, depth={depth}")
     arch: ArchSpec = replace(config.arch, width=config.arch.width * width, depth=config.arch.depth * depth)

@@ -1,0 +1,176 @@
+"""`effnet embed-train DATA_DIR` and `effnet verify MODEL PAIRS`: recognition (see `effnet.embedder`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from effnet.checkpoint import write_json
+
+
+def _identities(data_dir: str, val_identities: float, seed: int):
+    """(train, held-out or None): a fraction of the identities (whole sub-folders) is held out, so that the
+    validation is open-set."""
+    from effnet.data import ImageDataset
+
+    data = ImageDataset.from_folder(data_dir, seed=seed)
+    if not 0 <= val_identities < 1:
+        raise ValueError(f"--val-identities must be in [0, 1), got {val_identities}")
+    count = round(val_identities * data.num_classes)
+    if count == 0:
+        return data, None
+    if data.num_classes - count < 2:
+        raise ValueError(f"{data_dir}: {data.num_classes} identities leave fewer than 2 to train on")
+    import numpy as np
+
+    held = set(np.random.default_rng(seed).permutation(data.num_classes)[:count].tolist())
+    subsets = []
+    for keep in (lambda c: c not in held, lambda c: c in held):
+        classes = [c for c in range(data.num_classes) if keep(c)]
+        remap = {c: i for i, c in enumerate(classes)}
+        rows = [
+            (p, remap[int(label)]) for p, label in zip(data.paths, data.labels, strict=True) if keep(label)
+        ]
+        subsets.append(
+            ImageDataset.from_samples(
+                [p for p, _ in rows], [label for _, label in rows], [data.index_to_label[c] for c in classes]
+            )
+        )
+    return subsets[0], subsets[1]
+
+
+def cmd_embed_train(args: argparse.Namespace) -> int:
+    from effnet import embedder
+    from effnet.image_classifier.training import CHECKPOINT
+
+    out = Path(args.out)
+    if ((out / CHECKPOINT).exists() or (out / "config.json").exists()) and not (
+        args.resume or args.overwrite
+    ):
+        raise ValueError(
+            f"{out} already holds a run; pass --resume to continue it, --overwrite to start over"
+        )
+    if args.overwrite and not args.resume:
+        for name in (CHECKPOINT, "config.json", "model.safetensors", "history.json", "metrics.json"):
+            (out / name).unlink(missing_ok=True)
+    train, held_out = _identities(args.data_dir, args.val_identities, args.seed)
+    margins = (
+        tuple(args.margins)
+        if args.margins and len(args.margins) == 3
+        else (args.margins[0] if args.margins else None)
+    )
+    try:
+        model = embedder.create(
+            train,
+            backbone=args.backbone,
+            head=args.head,
+            loss=args.loss,
+            embedding_dim=args.embedding_dim,
+            input_size=args.input_size,
+            epochs=args.epochs,
+            validation_data=held_out,
+            model_dir=out,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            margins=margins,
+            scale=args.scale,
+            pretrained=not args.scratch,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: the last complete epoch is saved in {out}; continue with --resume",
+            file=sys.stderr,
+        )
+        return 130
+    result: dict = {
+        "model_dir": str(out),
+        "best_epoch": model.best_epoch,
+        "train_identities": train.num_classes,
+    }
+    if held_out is not None:
+        result["verification"] = embedder.evaluate_verification(model, held_out, roc_path=out / "roc.png")
+        result["identification"] = model.identify(held_out)
+        write_json(out / "metrics.json", result)
+    _print(result, args.json)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from effnet import embedder
+
+    target = Path(args.model)
+    model = embedder.load(target) if target.is_dir() else target
+    result = embedder.evaluate_verification(
+        model,
+        args.pairs,
+        images_root=args.images_root,
+        num_pairs=args.num_pairs,
+        seed=args.seed,
+        flip=not args.no_flip,
+        roc_path=args.roc,
+    )
+    _print(result, args.json)
+    return 0
+
+
+def _print(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2, default=float))
+        return
+    metrics = result.get("verification", result)
+    if "accuracy" in metrics:
+        print(
+            f"verification: accuracy {metrics['accuracy']:.4f} ± {metrics['accuracy_std']:.4f} (10-fold, "
+            f"threshold {metrics['threshold']:.3f}), TAR@FAR=1e-3 {metrics['tar@far=1e-3']:.4f}, "
+            f"TAR@FAR=1e-4 {metrics['tar@far=1e-4']:.4f}, AUC {metrics['auc']:.4f} "
+            f"on {metrics['num_pairs']} pairs"
+        )
+    if "identification" in result:
+        ident = result["identification"]
+        print(f"identification: top-1 {ident['top1']:.4f}, top-5 {ident['top5']:.4f}")
+    if "model_dir" in result:
+        print(f"saved to {result['model_dir']}")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed-train", help="train a recognition (embedding) model on identity folders")
+    p.add_argument("data_dir", help="folder with one sub-folder of images per identity")
+    p.add_argument("--out", required=True, help="run folder: weights, config.json, metrics.json, roc.png")
+    p.add_argument("--backbone", default="efficientnet_lite0", help="any effnet model, e.g. iresnet50")
+    p.add_argument("--head", default="gdc", choices=("gap", "gdc", "flatten"))
+    p.add_argument("--loss", default="arcface", choices=("arcface", "cosface", "combined", "softmax"))
+    p.add_argument("--margins", type=float, nargs="+", help="m (arcface/cosface) or m1 m2 m3 (combined)")
+    p.add_argument("--scale", type=float, help="logit scale s (default 64)")
+    p.add_argument("--embedding-dim", type=int, default=512)
+    p.add_argument("--input-size", type=int, default=112)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--learning-rate", type=float, default=0.005)
+    p.add_argument(
+        "--val-identities",
+        type=float,
+        default=0.2,
+        help="fraction of identities held out for open-set validation (default 0.2; 0: none)",
+    )
+    p.add_argument("--scratch", action="store_true", help="random init instead of pretrained weights")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_embed_train)
+
+    p = sub.add_parser("verify", help="verification accuracy / TAR@FAR of an embedder or exported file")
+    p.add_argument("model", help="run folder from `effnet embed-train`, or an exported .onnx / .tflite file")
+    p.add_argument(
+        "pairs", help="LFW pairs.txt, a .csv (path1,path2,same), or a folder of held-out identities"
+    )
+    p.add_argument("--images-root", help="folder the pairs' image names are relative to")
+    p.add_argument("--num-pairs", type=int, help="pairs sampled from a folder (default: one per image)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-flip", action="store_true", help="skip the flip test")
+    p.add_argument("--roc", help="write the ROC curve (PNG) here")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_verify)

@@ -1,0 +1,36 @@
+"""Recognition: train a backbone + embedding head so that images of one identity (a face, a person, a
+product) land close together, also for identities never seen in training; verify and identify; export.
+
+    from effnet import embedder
+    from effnet.image_classifier import DataLoader
+    train = DataLoader.from_folder("identities/")          # one sub-folder per identity
+    model = embedder.create(train, backbone="efficientnet_lite0", head="gdc", loss="arcface",
+                            embedding_dim=512, input_size=112, epochs=10)
+    metrics = embedder.evaluate_verification(model, "lfw/pairs.txt")   # or held-out identities
+    model.export("out/", quantization="int8", representative_data=train)
+"""
+
+from effnet.embedder.losses import LOSSES, MarginLoss, SoftmaxLoss, make_loss
+from effnet.embedder.metrics import identification, verification_metrics
+from effnet.embedder.model import Embedder, as_pairs, create, evaluate_verification, load
+from effnet.embedder.pairs import Pairs, read_csv_pairs, read_lfw_pairs, sample_pairs
+from effnet.embedder.training import EmbedderHParams
+
+__all__ = [
+    "LOSSES",
+    "Embedder",
+    "EmbedderHParams",
+    "MarginLoss",
+    "Pairs",
+    "SoftmaxLoss",
+    "as_pairs",
+    "create",
+    "evaluate_verification",
+    "identification",
+    "load",
+    "make_loss",
+    "read_csv_pairs",
+    "read_lfw_pairs",
+    "sample_pairs",
+    "verification_metrics",
+]
