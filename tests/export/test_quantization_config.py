@@ -14,7 +14,8 @@ def test_for_int8_mirrors_model_maker():
     assert (config.mode, config.quantization_steps) == ("int8", 500)
     assert (config.inference_input_type, config.inference_output_type) == ("uint8", "uint8")
     assert config.representative_data is data
-    assert config.bias_correction and not QuantizationConfig.for_int8(data, bias_correction=False).bias_correction
+    assert config.bias_correction
+    assert not QuantizationConfig.for_int8(data, bias_correction=False).bias_correction
     assert QuantizationConfig.for_int8(data, 10, np.int8, "float32").inference_input_type == "int8"
     assert QuantizationConfig.for_float16().mode == "fp16"
     assert QuantizationConfig.for_dynamic().mode == "dynamic"
