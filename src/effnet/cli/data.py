@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from effnet.data.samples import write_digits_folder
+from effnet.data.samples import TEXTURE_SOURCES, write_digits_folder, write_textures_folder
 
 
 def cmd_digits(args: argparse.Namespace) -> int:
     root = write_digits_folder(args.out, limit=args.limit)
     count = sum(1 for _ in root.glob("*/*.png"))
     print(f"{root}: {count} images of scikit-learn's handwritten digits in 10 class folders")
+    return 0
+
+
+def cmd_textures(args: argparse.Namespace) -> int:
+    root = write_textures_folder(args.out, per_class=args.per_class, seed=args.seed)
+    count = {split: sum(1 for _ in (root / split).glob("*/*.png")) for split in ("train", "test")}
+    print(
+        f"{root}: {count['train']} train and {count['test']} test crops of {len(TEXTURE_SOURCES)} "
+        "scikit-image photos (train from each photo's left half, test from its right half); train with "
+        f"`effnet train {root}/train`, evaluate on {root}/test"
+    )
     return 0
 
 
@@ -38,6 +49,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     digits.add_argument("out", help="folder to write (one sub-folder per digit)")
     digits.add_argument("--limit", type=int, help="only the first N images")
     digits.set_defaults(func=cmd_digits)
+    textures = data_sub.add_parser(
+        "textures", help="10 classes of crops of scikit-image's photos, train/test from disjoint halves"
+    )
+    textures.add_argument("out", help="folder to write (train/ and test/, one sub-folder per class)")
+    textures.add_argument("--per-class", type=int, default=60, help="crops per class and split (default: 60)")
+    textures.add_argument("--seed", type=int, default=0, help="crop positions seed (default: 0)")
+    textures.set_defaults(func=cmd_textures)
     packer = data_sub.add_parser("pack", help="pack an image folder into tar shards that stream from disk")
     packer.add_argument("data_dir", help="folder with one sub-folder of images per class")
     packer.add_argument("out", help="folder to write shards and index.json to")
