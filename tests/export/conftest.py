@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 import effnet
+from effnet.data.samples import random_crops
 from effnet.data.transforms import transforms_for
 
 skimage_data = pytest.importorskip("skimage.data")
@@ -29,18 +30,7 @@ def photo(name):
 
 def crops_of(names, count, seed):
     """``count`` random crops (30-100% of a side, random flips) of the named photos."""
-    rng = np.random.default_rng(seed)
-    photos = [photo(name) for name in names]
-    crops = []
-    for i in range(count):
-        source = photos[i % len(photos)]
-        scale = rng.uniform(0.3, 1.0)
-        width, height = int(source.width * scale), int(source.height * scale)
-        left = int(rng.integers(0, source.width - width + 1))
-        top = int(rng.integers(0, source.height - height + 1))
-        crop = source.crop((left, top, left + width, top + height))
-        crops.append(crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else crop)
-    return crops
+    return random_crops([photo(name) for name in names], count, seed)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from effnet.data.samples import random_crops
 from effnet.data.transforms import EvalTransform
 from effnet.preprocessing import Preprocessing
 
@@ -29,18 +30,6 @@ def sample_photos() -> list[Image.Image]:
 def photo_crops(preprocessing: Preprocessing, count: int, seed: int = 0) -> np.ndarray:
     """``count`` random crops (30-100% of a side, random flips) of the sample photos, preprocessed for the
     model: float32 (count, 3, H, W). Different crops give int8 calibration the spread of real inputs."""
-    photos = sample_photos()
-    rng = np.random.default_rng(seed)
     transform = EvalTransform(preprocessing)
-    crops = []
-    for i in range(count):
-        photo = photos[i % len(photos)]
-        scale = rng.uniform(0.3, 1.0)
-        width, height = int(photo.width * scale), int(photo.height * scale)
-        left = int(rng.integers(0, photo.width - width + 1))
-        top = int(rng.integers(0, photo.height - height + 1))
-        crop = photo.crop((left, top, left + width, top + height))
-        if rng.random() < 0.5:
-            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        crops.append(transform(crop))
-    return np.stack(crops).astype(np.float32)
+    crops = random_crops(sample_photos(), count, seed)
+    return np.stack([transform(crop) for crop in crops]).astype(np.float32)

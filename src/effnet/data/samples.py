@@ -69,3 +69,19 @@ def write_textures_folder(root: str | Path, per_class: int = 60, seed: int = 0) 
                 if not path.exists():
                     image.crop((left, top, left + side, top + side)).save(path)
     return root
+
+
+def random_crops(photos: list[Image.Image], count: int, seed: int = 0) -> list[Image.Image]:
+    """``count`` random crops (30-100% of each side, half of them mirrored) cycling through ``photos``:
+    varied real inputs, e.g. to calibrate int8 quantization when no dataset is at hand."""
+    rng = np.random.default_rng(seed)
+    crops = []
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        scale = rng.uniform(0.3, 1.0)
+        width, height = int(photo.width * scale), int(photo.height * scale)
+        left = int(rng.integers(0, photo.width - width + 1))
+        top = int(rng.integers(0, photo.height - height + 1))
+        crop = photo.crop((left, top, left + width, top + height))
+        crops.append(crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else crop)
+    return crops
