@@ -123,6 +123,8 @@ def main() -> None:
             f"top-1 {metrics['top1']:.4f}  ({seconds:.0f} s)",
             flush=True,
         )
+        if args.json:  # after every row: an interrupted run keeps what it measured
+            Path(args.json).write_text(json.dumps(results, indent=2, default=float))
     print("\n| loss | head | verification acc (10-fold) | TAR@FAR=1e-3 | TAR@FAR=1e-4 | AUC | EER | top-1 |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
@@ -135,8 +137,6 @@ def main() -> None:
     print(f"({n_imp} impostor pairs: FARs below {1 / n_imp:.1e} are measured as zero false accepts)")
     if args.roc:
         print("ROC:", embedder.metrics.plot_roc(curves, args.roc, "digits 7-9 (unseen identities)"))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2, default=float))
 
 
 if __name__ == "__main__":
