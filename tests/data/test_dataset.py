@@ -270,7 +270,9 @@ def test_same_file_gets_different_augmentation_in_different_chunks(tmp_path, dig
     assert len({image.tobytes() for image in images}) > 30
 
 
-def test_drop_last_and_argument_errors(folder):
+def test_drop_last_and_argument_errors(folder, monkeypatch):
+    # worker processes even after an earlier test loaded JAX (LiteRT export switches decoding in-process)
+    monkeypatch.setattr("effnet.data.dataset._FORK_UNSAFE", ())
     ds = ImageDataset.from_folder(folder)
     transform = EvalTransform(PRE)
     sizes = [len(labels) for _, labels in ds.iter_batches(transform, 8, num_workers=0, drop_last=True)]
