@@ -20,8 +20,8 @@ def test_models_table(capsys):
 
 
 def test_models_without_match_is_an_error(capsys):
-    assert main(["models", "resnet"]) == 2
-    assert "no model matches 'resnet'" in capsys.readouterr().err
+    assert main(["models", "vgg"]) == 2
+    assert "no model matches 'vgg'" in capsys.readouterr().err
 
 
 def test_profile(capsys):
