@@ -199,3 +199,30 @@ def test_bf16_autocast_trains_on_cpu_and_fp16_needs_cuda(digits, tmp_path):
             image_classifier.create(
                 data, spec, run_options=RunOptions(precision="fp16", device="cpu"), **common
             )
+
+
+def test_embed_train_under_torchrun_matches_one_process(tmp_path):
+    """embed-train: DDP over the network and the ArcFace centres on 2 CPU processes equals 1 process with
+    the same global batch (all BatchNorm frozen; rank 0 validates on held-out identities)."""
+    data = write_digits_folder(tmp_path / "digits", limit=120)
+    args = [str(data), "--input-size", "32", "--embedding-dim", "32", "--epochs", "2", "--batch-size", "16"]
+    args += ["--freeze-bn", "all", "--drop-path-rate", "0", "--workers", "0", "--val-identities", "0.2"]
+    # s=16 and a small rate: at s=64 this tiny run is chaotic (loss 54 -> 39 -> 77) and amplifies float
+    # rounding (batch 8 vs 16 kernels) to ~1e-3 in a dozen steps; the softmax loss matches to 3e-8 there
+    args += ["--scale", "16", "--learning-rate", "0.001"]
+    _run(_effnet("embed-train", *args, "--out", str(tmp_path / "ddp"), torchrun=2))
+    _run(_effnet("embed-train", *args, "--out", str(tmp_path / "one")))
+    assert _max_diff(tmp_path / "ddp", tmp_path / "one") < 1e-4  # float summation order differs
+    import json
+
+    ddp, one = (json.loads((tmp_path / run / "history.json").read_text()) for run in ("ddp", "one"))
+    assert [e["epoch"] for e in ddp["epochs"]] == [1, 2] and ddp["best_epoch"] == one["best_epoch"]
+    for a, b in zip(ddp["epochs"], one["epochs"], strict=True):  # all-reduced sums: the global batch's
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+        assert a["val_accuracy"] == pytest.approx(b["val_accuracy"], abs=1e-6)
+    assert (tmp_path / "ddp" / "metrics.json").is_file()  # rank 0 evaluated and wrote the run folder
+    trained = load_file(tmp_path / "one" / "model.safetensors")
+    from effnet import create_model
+
+    initial = create_model("efficientnet_lite0", pretrained=True).state_dict()
+    assert not torch.equal(trained["backbone.stem.conv.weight"], initial["stem.conv.weight"])  # it trained

@@ -42,19 +42,21 @@ def _identities(data_dir: str, val_identities: float, seed: int):
 
 
 def cmd_embed_train(args: argparse.Namespace) -> int:
-    from effnet import embedder
+    from effnet import distributed, embedder
     from effnet.image_classifier.training import CHECKPOINT
 
     out = Path(args.out)
+    context = distributed.init()  # under torchrun: DDP, rank 0 writes and prints
     if ((out / CHECKPOINT).exists() or (out / "config.json").exists()) and not (
         args.resume or args.overwrite
     ):
         raise ValueError(
             f"{out} already holds a run; pass --resume to continue it, --overwrite to start over"
         )
-    if args.overwrite and not args.resume:
+    if args.overwrite and not args.resume and context.is_main:
         for name in (CHECKPOINT, "config.json", "model.safetensors", "history.json", "metrics.json"):
             (out / name).unlink(missing_ok=True)
+    distributed.barrier()
     train, held_out = _identities(args.data_dir, args.val_identities, args.seed)
     margins = (
         tuple(args.margins)
@@ -78,13 +80,21 @@ def cmd_embed_train(args: argparse.Namespace) -> int:
             margins=margins,
             scale=args.scale,
             pretrained=not args.scratch,
+            freeze_bn={"yes": True, "no": False}.get(args.freeze_bn, args.freeze_bn),
+            sync_bn=args.sync_bn,
+            drop_path_rate=args.drop_path_rate,
+            num_workers=args.workers,
         )
     except KeyboardInterrupt:
-        print(
-            f"\ninterrupted: the last complete epoch is saved in {out}; continue with --resume",
-            file=sys.stderr,
-        )
+        if context.is_main:
+            print(
+                f"\ninterrupted: the last complete epoch is saved in {out}; continue with --resume",
+                file=sys.stderr,
+            )
         return 130
+    distributed.shutdown()
+    if not context.is_main:
+        return 0
     result: dict = {
         "model_dir": str(out),
         "best_epoch": model.best_epoch,
@@ -147,7 +157,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--embedding-dim", type=int, default=512)
     p.add_argument("--input-size", type=int, default=112)
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="the global batch (torchrun: over all ranks)")
     p.add_argument("--learning-rate", type=float, default=0.005)
     p.add_argument(
         "--val-identities",
@@ -156,6 +166,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="fraction of identities held out for open-set validation (default 0.2; 0: none)",
     )
     p.add_argument("--scratch", action="store_true", help="random init instead of pretrained weights")
+    p.add_argument(
+        "--freeze-bn",
+        default="auto",
+        choices=("auto", "yes", "no", "all"),
+        help="keep BatchNorm statistics: auto (a pretrained backbone's), yes (the backbone's), no, all "
+        "(the head's too: torchrun then computes exactly what one process does)",
+    )
+    p.add_argument(
+        "--sync-bn", action="store_true", help="torchrun: BatchNorm statistics over the global batch (CUDA)"
+    )
+    p.add_argument(
+        "--drop-path-rate", type=float, help="the backbone's stochastic depth (default: the model's)"
+    )
+    p.add_argument("--workers", type=int, help="decoding processes per rank (default: CPUs / ranks)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")

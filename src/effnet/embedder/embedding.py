@@ -40,7 +40,9 @@ def forward_function(model: Any) -> tuple[Forward, Any]:
     def forward(batch: np.ndarray) -> np.ndarray:
         network.eval()
         with torch.inference_mode():
-            return network(torch.from_numpy(np.ascontiguousarray(batch))).float().numpy()
+            device = next(network.parameters()).device  # a network training on a GPU validates there
+            images = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
+            return network(images).float().cpu().numpy()
 
     return forward, network.preprocessing
 

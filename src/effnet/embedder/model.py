@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from effnet import distributed
 from effnet.checkpoint import atomic_path, write_json
 from effnet.data import ImageDataset
 from effnet.embedder.embedding import embed_paths
@@ -171,7 +172,11 @@ def _fingerprint(train: ImageDataset, validation: ImageDataset | None, hp: Embed
         "labels": list(train.index_to_label),
         "train": [len(train), hash(tuple(train.paths)) % 2**61],
         "validation": len(validation) if validation is not None else 0,
-        "hparams": {k: v for k, v in hp.to_dict().items() if k != "num_workers"},
+        "hparams": {
+            k: v
+            for k, v in hp.to_dict().items()
+            if k not in ("num_workers", "sync_bn") and not (k == "drop_path_rate" and v is None)
+        },
     }
 
 
@@ -195,8 +200,10 @@ def create(
     ``validation_data``: images of other identities than training (open set); the epoch with the best
     verification accuracy on pairs sampled from it is kept. ``model_dir``: checkpoints after every epoch;
     calling `create` again with the same settings resumes from the last complete epoch (Ctrl-C and SIGTERM
-    keep it), and the trained model is saved there. Other keyword arguments set `EmbedderHParams` fields
-    (``learning_rate``, ``batch_size``, ``pretrained``, ``scale``, ``margins``, ``reduce_channels`` ...).
+    keep it), and the trained model is saved there. Under torchrun every rank calls this (DDP; see
+    `effnet.embedder.training`); ``batch_size`` is then the global batch. Other keyword arguments set
+    `EmbedderHParams` fields (``learning_rate``, ``batch_size``, ``pretrained``, ``scale``, ``margins``,
+    ``reduce_channels``, ``freeze_bn``, ``sync_bn`` ...).
     """
     if not isinstance(train_data, ImageDataset):
         raise TypeError(
@@ -229,6 +236,7 @@ def create(
         hp.dropout,
         hp.reduce_channels,
         pretrained=_has_weights(hp.backbone) and hp.pretrained,
+        **({} if hp.drop_path_rate is None else {"drop_path_rate": hp.drop_path_rate}),
     )
     pretrained = getattr(network.backbone, "weights_report", None) is not None
     loss_module = make_loss(hp.loss, hp.embedding_dim, train_data.num_classes, hp.scale, hp.margins)
@@ -246,7 +254,7 @@ def create(
         )
     embedder = Embedder(network, hp, history.epochs, history.best_epoch, train_data.index_to_label)
     embedder.train_data = train_data
-    if model_dir is not None:
+    if model_dir is not None and distributed.is_main_process():  # under torchrun: rank 0 writes
         embedder.save(model_dir)
     return embedder
 

@@ -20,10 +20,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from effnet import distributed
 from effnet.data import EvalTransform, ImageDataset, TrainTransform
+from effnet.data.loading import FolderBatches
 from effnet.embedder.losses import LOSSES
 from effnet.embedder.metrics import kfold_accuracy, pair_scores
 from effnet.embedder.pairs import sample_pairs
+from effnet.image_classifier.fine_tuning import _workers, step_seed
 from effnet.image_classifier.training import (
     History,
     RunCheckpoint,
@@ -51,6 +54,7 @@ class EmbedderHParams:
     margins: tuple[float, float, float] | float | None = None  # None: the loss's defaults
     pretrained: bool = True
     dropout: float = 0.0
+    drop_path_rate: float | None = None  # the backbone's stochastic depth; None: the model's default
     reduce_channels: int | None = None
     epochs: int = 10
     batch_size: int = 64
@@ -59,7 +63,10 @@ class EmbedderHParams:
     weight_decay: float = 5e-4
     warmup_steps: int | None = None  # None: one epoch
     backbone_lr_scale: float = 0.1  # applied to a pretrained backbone only
-    freeze_bn: bool | str = "auto"  # "auto": keep a pretrained backbone's BatchNorm statistics
+    # "auto": keep a pretrained backbone's BatchNorm statistics; "all": the head's BatchNorm too (then a
+    # torchrun run computes exactly what one process does: no statistics of each rank's share)
+    freeze_bn: bool | str = "auto"
+    sync_bn: bool = False  # torchrun: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA)
     flip: bool = True  # random horizontal flips in training (the verification flip test assumes them)
     val_pairs: int = 1000
     shuffle: bool = True
@@ -78,6 +85,8 @@ class EmbedderHParams:
             raise ValueError(f"input_size must be >= 32 px, got {self.input_size}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.freeze_bn not in (True, False, "auto", "all"):
+            raise ValueError(f"freeze_bn must be True, False, 'auto' or 'all', got {self.freeze_bn!r}")
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -94,6 +103,11 @@ class TrainingModule(nn.Module):
         super().__init__()
         self.backbone = network.backbone
         self.classifier = nn.ModuleDict({"head": network.head, "loss": loss})
+        object.__setattr__(self, "network", network)  # not a submodule: its parameters are the ones above
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean margin loss, logits): one module through which DDP sees every trained parameter."""
+        return self.classifier["loss"](self.network(images), labels)
 
 
 def _freeze_bn_statistics(module: nn.Module) -> None:
@@ -127,7 +141,15 @@ def train_embedder(
     pretrained: bool,
 ) -> History:
     """Train ``network`` (and the loss's centres) on ``train``; keep the epoch with the best verification
-    accuracy on ``validation`` (held-out identities), else the last one."""
+    accuracy on ``validation`` (held-out identities), else the last one. Under torchrun every rank calls
+    this with the same arguments (see the module's docstring)."""
+    context = distributed.init()
+    sampler = distributed.GlobalBatchSampler(
+        len(train), hp.batch_size, context.rank, context.world_size, 1, hp.shuffle, hp.seed
+    )
+    batches = FolderBatches(train, sampler, num_workers=_workers(hp), seed=hp.seed)
+    # a short last batch is dropped (BatchNorm1d in the head needs >= 2 samples per rank), unless it is all
+    full_only = len(train) > hp.batch_size
     steps = math.ceil(len(train) / hp.batch_size)
     module = TrainingModule(network, loss_module)
     optimizer = make_optimizer(module, hp, hp.backbone_lr_scale if pretrained else 1.0)  # type: ignore[arg-type]
@@ -136,47 +158,47 @@ def train_embedder(
     network.to(memory_format=torch.channels_last)
     checkpoint = RunCheckpoint(model_dir, fingerprint)
     history, start = checkpoint.resume(module, optimizer, scheduler)
+    runner = distributed.wrap_model(module, context, hp.sync_bn)  # DDP: rank 0's weights on every rank
     val_pairs = sample_pairs(validation, hp.val_pairs, hp.seed) if validation is not None else None
     freeze = pretrained if hp.freeze_bn == "auto" else bool(hp.freeze_bn)
     for epoch in range(start, hp.epochs + 1):
         began = time.perf_counter()
         seed = epoch_seed(hp.seed, epoch)
-        torch.manual_seed(seed)
         transform = (
             TrainTransform(network.preprocessing, seed=seed, random_crop=False, flip=True)
             if hp.flip
             else EvalTransform(network.preprocessing)
-        )
-        module.train()
+        )  # its rng is replaced per sample, from (seed, epoch, index): the same flips on any rank
+        runner.train()
         if freeze:
-            _freeze_bn_statistics(network.backbone)
-        total_loss, correct, seen = 0.0, 0, 0
-        bar = tqdm(total=len(train), desc=f"epoch {epoch}/{hp.epochs}", unit="img", dynamic_ncols=True)
-        batches = train.iter_batches(
-            transform,
-            hp.batch_size,
-            shuffle=hp.shuffle,
-            seed=seed,
-            num_workers=hp.num_workers,
-            drop_last=len(train) > hp.batch_size,
-            progress=False,
-        )
-        for images, labels in batches:
-            if len(labels) < 2:
-                continue  # BatchNorm1d in the head cannot train on a single image
-            x = torch.from_numpy(images).contiguous(memory_format=torch.channels_last)
-            y = torch.from_numpy(labels).long()
-            loss, logits = loss_module(network(x), y)
+            _freeze_bn_statistics(network if hp.freeze_bn == "all" else network.backbone)
+        sums = [0.0, 0.0, 0.0]  # loss x samples, correct, samples (this rank's share)
+        bar = tqdm(
+            total=len(train), desc=f"epoch {epoch}/{hp.epochs}", unit="img", dynamic_ncols=True,
+            disable=not context.is_main,
+        )  # fmt: skip
+        for step, _, images, labels, count in batches.epoch(epoch, transform):
+            if (full_only and count < hp.batch_size) or count < 2 * context.world_size:
+                continue  # decided on the global count: every rank skips the same step
+            torch.manual_seed(step_seed(hp.seed, (epoch - 1) * steps + step, context.rank, 0))
+            x = images.to(context.device).contiguous(memory_format=torch.channels_last)
+            y = labels.to(context.device).long()
+            loss, logits = runner(x, y)
+            # mean over this rank's share x share / global count x world size (DDP averages over ranks):
+            # the gradient of the global batch's mean loss
+            scaled = loss * (len(y) * context.world_size / count)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaled.backward()
             optimizer.step()
             scheduler.step()
-            total_loss += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += len(y)
-            bar.update(len(y))
-            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+            sums[0] += loss.item() * len(y)
+            sums[1] += (logits.argmax(1) == y).sum().item()
+            sums[2] += len(y)
+            bar.update(count)
+            if context.is_main:
+                bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}", acc=f"{sums[1] / sums[2]:.3f}")
         bar.close()
+        total_loss, correct, seen = distributed.all_reduce_sum(sums)
         if not math.isfinite(total_loss):
             raise FloatingPointError(
                 f"the training loss became {total_loss} in epoch {epoch}; lower learning_rate "
@@ -189,7 +211,10 @@ def train_embedder(
         }
         val_accuracy = val_loss = val_auc = None
         if val_pairs is not None:
-            score = validation_score(network, validation, val_pairs, hp)
+            # rank 0 validates (all held-out embeddings are needed at once) and shares its score, so every
+            # rank records the same history and keeps the same best epoch
+            score = validation_score(network, validation, val_pairs, hp) if context.is_main else None
+            score = distributed.broadcast_object(score)
             # History ranks epochs by (val_accuracy, -val_loss): 1 - AUC breaks accuracy ties
             val_accuracy, val_auc, val_loss = score["accuracy"], score["auc"], 1.0 - score["auc"]
         row.update(
@@ -200,10 +225,12 @@ def train_embedder(
         )
         row["seconds"] = time.perf_counter() - began
         history.record(row, network.state_dict)
-        log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})
-        checkpoint.save(epoch, module, optimizer, scheduler, history)
+        if context.is_main:
+            log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})
+            checkpoint.save(epoch, module, optimizer, scheduler, history)
+        distributed.barrier()  # a rank that resumes later reads a complete checkpoint
     network.load_state_dict(history.best_state)
-    network.eval()
+    network.to("cpu").eval()
     return history
 
 
