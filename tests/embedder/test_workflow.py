@@ -29,24 +29,18 @@ def digits(tmp_path_factory):
     return root, train, held
 
 
+def run_settings(held, run):
+    return dict(
+        backbone="efficientnet_lite0", head="gdc", loss="arcface", embedding_dim=64, input_size=32, epochs=1,
+        batch_size=16, validation_data=held, val_pairs=40, model_dir=run, num_workers=0,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def trained(digits, tmp_path_factory, one_torch_thread):
     _, train, held = digits
     run = tmp_path_factory.mktemp("run")
-    model = embedder.create(
-        train,
-        backbone="efficientnet_lite0",
-        head="gdc",
-        loss="arcface",
-        embedding_dim=64,
-        input_size=32,
-        epochs=1,
-        batch_size=16,
-        validation_data=held,
-        val_pairs=40,
-        model_dir=run,
-        num_workers=0,
-    )
+    model = embedder.create(train, **run_settings(held, run))
     return model, run
 
 
@@ -56,20 +50,7 @@ def test_create_saves_resumes_and_loads(digits, trained):
     assert model.best_epoch == 1 and model.history[0]["val_accuracy"] is not None
     assert (run / "checkpoint.pt").is_file() and (run / "model.safetensors").is_file()
     # same settings, same folder: resumes after the last complete epoch (nothing left to train)
-    again = embedder.create(
-        train,
-        backbone="efficientnet_lite0",
-        head="gdc",
-        loss="arcface",
-        embedding_dim=64,
-        input_size=32,
-        epochs=1,
-        batch_size=16,
-        validation_data=held,
-        val_pairs=40,
-        model_dir=run,
-        num_workers=0,
-    )
+    again = embedder.create(train, **run_settings(held, run))
     for a, b in zip(model.network.state_dict().values(), again.network.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     loaded = embedder.load(run)
