@@ -26,7 +26,7 @@ from effnet.data.loading import FolderBatches
 from effnet.embedder.losses import LOSSES
 from effnet.embedder.metrics import kfold_accuracy, pair_scores
 from effnet.embedder.pairs import sample_pairs
-from effnet.image_classifier.fine_tuning import _workers, step_seed
+from effnet.image_classifier.fine_tuning import decoding_workers, step_seed
 from effnet.image_classifier.training import (
     History,
     RunCheckpoint,
@@ -147,7 +147,7 @@ def train_embedder(
     sampler = distributed.GlobalBatchSampler(
         len(train), hp.batch_size, context.rank, context.world_size, 1, hp.shuffle, hp.seed
     )
-    batches = FolderBatches(train, sampler, num_workers=_workers(hp), seed=hp.seed)
+    batches = FolderBatches(train, sampler, num_workers=decoding_workers(hp.num_workers), seed=hp.seed)
     # a short last batch is dropped (BatchNorm1d in the head needs >= 2 samples per rank), unless it is all
     full_only = len(train) > hp.batch_size
     steps = math.ceil(len(train) / hp.batch_size)

@@ -110,11 +110,11 @@ def _freeze_bn(model: nn.Module) -> None:
             module.eval()
 
 
-def _workers(hp: HParams) -> int:
+def decoding_workers(num_workers: int | None) -> int:
     """Decoding processes per rank: ``num_workers``, or (None) the available CPUs shared by this node's
     ranks; a single one decodes in the training process."""
-    if hp.num_workers is not None:
-        return hp.num_workers
+    if num_workers is not None:
+        return num_workers
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     share = cpus // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     return share if share > 1 else 0
@@ -122,12 +122,12 @@ def _workers(hp: HParams) -> int:
 
 def _batches(data, hp: HParams, context: distributed.DistContext, accumulate: int):
     if hasattr(data, "batches"):  # a ShardDataset: streams its own batches
-        data.num_workers = _workers(hp)
+        data.num_workers = decoding_workers(hp.num_workers)
         return data.batches(hp.batch_size, context.rank, context.world_size, accumulate, hp.seed)
     sampler = distributed.GlobalBatchSampler(
         len(data), hp.batch_size, context.rank, context.world_size, accumulate, hp.shuffle, hp.seed
     )
-    return FolderBatches(data, sampler, num_workers=_workers(hp), seed=hp.seed)
+    return FolderBatches(data, sampler, num_workers=decoding_workers(hp.num_workers), seed=hp.seed)
 
 
 def evaluate_sharded(
