@@ -25,7 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from effnet.export.quantization import QuantizationConfig
 from effnet.export.torch_model import reference_outputs
+from effnet.runtime.predictor import Predictor
 
 log = logging.getLogger("effnet.export")
 
@@ -65,6 +67,22 @@ def corrected_model(
         len(calibration),
     )
     return corrected
+
+
+def build_with_bias_correction(
+    build: Callable[[nn.Module], None],
+    model: nn.Module,
+    config: QuantizationConfig | None,
+    open_built: Callable[[], Predictor],
+    calibration: np.ndarray | None,
+) -> None:
+    """``build(model)`` (write the file); for an int8 config with ``bias_correction``, then run the built
+    file (``open_built()``) and ``build`` again from the corrected copy when there is something to correct."""
+    build(model)
+    if config is not None and config.mode == "int8" and config.bias_correction:
+        corrected = corrected_model(model, open_built().predict_batch, calibration)
+        if corrected is not None:
+            build(corrected)
 
 
 def _name(model: nn.Module) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from effnet.export.bias_correction import corrected_model
+from effnet.export.bias_correction import build_with_bias_correction
 from effnet.export.checks import ExportedPath, check_export, export_data
 from effnet.export.files import destination, publish, staging_folder
 from effnet.export.metadata import metadata_for
@@ -92,11 +93,7 @@ def export_onnx(
                 entry.key, entry.value = key, value
             onnx.save(proto, staged)
 
-        build(network)
-        if config is not None and config.mode == "int8" and config.bias_correction:
-            corrected = corrected_model(network, OnnxPredictor(staged).predict_batch, data.calibration)
-            if corrected is not None:
-                build(corrected)
+        build_with_bias_correction(build, network, config, partial(OnnxPredictor, staged), data.calibration)
         check = check_export(
             OnnxPredictor(staged), network, data, target=target, file_format="onnx", quantization=quantization
         )

@@ -20,6 +20,7 @@ import contextlib
 import copy
 import os
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from effnet.export.bias_correction import corrected_model
+from effnet.export.bias_correction import build_with_bias_correction
 from effnet.export.checks import ExportedPath, check_export, export_data
 from effnet.export.files import destination, publish, staging_folder
 from effnet.export.metadata import metadata_for
@@ -91,11 +92,7 @@ def export_tflite(
                 staged.write_bytes(_quantize(float_file.read_bytes(), config, data.calibration, network))
             append_tflite_metadata(staged, metadata)
 
-        build(network)
-        if config is not None and config.mode == "int8" and config.bias_correction:
-            corrected = corrected_model(network, TFLitePredictor(staged).predict_batch, data.calibration)
-            if corrected is not None:
-                build(corrected)
+        build_with_bias_correction(build, network, config, partial(TFLitePredictor, staged), data.calibration)
         check = check_export(
             TFLitePredictor(staged),
             network,
