@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -26,3 +28,10 @@ def test_textures_split_photos_into_disjoint_halves(tmp_path, capsys):
     first = sorted((tmp_path / "t").rglob("*.png"))
     second = sorted(again.rglob("*.png"))
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+
+
+def test_textures_without_scikit_image_is_one_line_with_the_fix(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "skimage", None)  # as if scikit-image were not installed
+    assert main(["data", "textures", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err
+    assert "needs scikit-image: pip install scikit-image" in err and "Traceback" not in err

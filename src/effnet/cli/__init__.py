@@ -39,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return args.func(args)
-    except (UserError, ValueError, FileNotFoundError, OSError) as error:
+    # ImportError: a missing optional package; effnet's messages name the package and the pip command
+    except (UserError, ValueError, FileNotFoundError, OSError, ImportError) as error:
         print(f"effnet {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
