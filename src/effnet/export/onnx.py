@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from effnet.export.bias_correction import build_with_bias_correction
+from effnet.export.bias_correction import channel_means, correct_biases
 from effnet.export.checks import ExportedPath, check_export, export_data
 from effnet.export.files import destination, publish, staging_folder
 from effnet.export.metadata import metadata_for
@@ -77,23 +76,26 @@ def export_onnx(
     with staging_folder(target) as work:
         staged = work / "model.onnx"
 
-        def build(exported: nn.Module) -> None:
-            float_file = work / "float.onnx"
-            _torch_to_onnx(exported, float_file, dynamic_batch, opset, metadata.output)
-            if config is None:
-                proto = onnx.load(float_file)
-            elif config.mode == "int8":
-                proto = _quantize_int8(float_file, work, data.calibration, input_range(network.preprocessing))
-            elif config.mode == "fp16":
-                proto = _to_float16(onnx.load(float_file))
-            else:
-                proto = _quantize_dynamic(float_file, work)
-            for key, value in metadata.to_onnx_props().items():
-                entry = proto.metadata_props.add()
-                entry.key, entry.value = key, value
-            onnx.save(proto, staged)
-
-        build_with_bias_correction(build, network, config, partial(OnnxPredictor, staged), data.calibration)
+        float_file = work / "float.onnx"
+        _torch_to_onnx(network, float_file, dynamic_batch, opset, metadata.output)
+        if config is None:
+            proto = onnx.load(float_file)
+        elif config.mode == "int8":
+            proto = _quantize_int8(
+                float_file,
+                work,
+                data.calibration,
+                input_range(network.preprocessing),
+                config.bias_correction,
+            )
+        elif config.mode == "fp16":
+            proto = _to_float16(onnx.load(float_file))
+        else:
+            proto = _quantize_dynamic(float_file, work)
+        for key, value in metadata.to_onnx_props().items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, staged)
         check = check_export(
             OnnxPredictor(staged), network, data, target=target, file_format="onnx", quantization=quantization
         )
@@ -127,7 +129,13 @@ def _torch_to_onnx(network: nn.Module, file: Path, dynamic_batch: bool, opset: i
 # quantize_static default) and 6.5 ms for float, 1 thread, with the same top-1 agreement; see
 # benchmarks/export_lite0.py. MinMax calibration matched Percentile and Entropy in agreement and is the
 # fastest of the three.
-def _quantize_int8(float_file: Path, work: Path, calibration: np.ndarray, value_range: tuple[float, float]):
+def _quantize_int8(
+    float_file: Path,
+    work: Path,
+    calibration: np.ndarray,
+    value_range: tuple[float, float],
+    bias_correction: bool,
+):
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -148,7 +156,10 @@ def _quantize_int8(float_file: Path, work: Path, calibration: np.ndarray, value_
             "TensorQuantOverrides": {INPUT_NAME: [{"rmin": np.float32(low), "rmax": np.float32(high)}]}
         },
     )
-    return onnx.load(quantized)
+    proto = onnx.load(quantized)
+    if bias_correction:
+        correct_biases(OnnxBiasLayers(onnx.load(prepared), proto), calibration)
+    return proto
 
 
 def _quantize_dynamic(float_file: Path, work: Path):
@@ -178,3 +189,109 @@ class _CalibrationReader:
     def get_next(self) -> dict[str, np.ndarray] | None:
         image = next(self._images, None)
         return None if image is None else {INPUT_NAME: image[None]}
+
+
+class OnnxBiasLayers:
+    """`effnet.export.bias_correction.BiasLayers` for an ONNX Runtime QDQ file: Conv and Gemm nodes whose
+    bias is an int32 initializer behind a DequantizeLinear (ORT keeps node names, so each is found in the
+    float model by name). Their outputs are compared before the activation (ORT folds a Clip into the
+    range of the QuantizeLinear after it), so a bias shift moves the mean by exactly that shift. The
+    quantized model is edited in place."""
+
+    def __init__(self, float_model: Any, quantized: Any) -> None:
+        from onnx import TensorProto, numpy_helper
+
+        self._float, self._quantized = float_model, quantized
+        float_outputs = {node.name: node.output[0] for node in float_model.graph.node}
+        producer = {output: node for node in quantized.graph.node for output in node.output}
+        initializers = {tensor.name: tensor for tensor in quantized.graph.initializer}
+        self._layers: list[tuple[str, str, Any, np.ndarray]] = []
+        for node in list(quantized.graph.node):
+            if node.op_type not in ("Conv", "Gemm") or node.name not in float_outputs:
+                continue
+            if len(node.input) < 3:
+                _add_zero_bias(quantized, node, producer, initializers)
+            dequantize = producer.get(node.input[2])
+            if dequantize is None or dequantize.op_type != "DequantizeLinear":
+                continue
+            bias, scale = (initializers.get(name) for name in dequantize.input[:2])
+            if bias is None or scale is None or bias.data_type != TensorProto.INT32:
+                continue
+            scale = numpy_helper.to_array(scale).astype(np.float64)
+            self._layers.append((node.output[0], float_outputs[node.name], bias, scale))
+
+    def names(self) -> list[str]:
+        return [quantized_output for quantized_output, *_ in self._layers]
+
+    def float_means(self, images: np.ndarray) -> list[np.ndarray]:
+        outputs = [float_output for _, float_output, *_ in self._layers]
+        return [channel_means(values, 1) for values in _run_onnx(self._float, images, outputs)]
+
+    def quantized_mean(self, index: int, images: np.ndarray) -> np.ndarray:
+        (values,) = _run_onnx(self._quantized, images, [self._layers[index][0]])
+        return channel_means(values, 1)
+
+    def shift_bias(self, index: int, shift: np.ndarray) -> None:
+        from onnx import numpy_helper
+
+        _, _, bias, scale = self._layers[index]
+        steps = np.round(shift / scale)
+        values = numpy_helper.to_array(bias).astype(np.int64) + steps.astype(np.int64)
+        info = np.iinfo(np.int32)
+        bias.CopyFrom(numpy_helper.from_array(values.clip(info.min, info.max).astype(np.int32), bias.name))
+
+
+def _add_zero_bias(model: Any, node: Any, producer: dict, initializers: dict) -> None:
+    """Give a bias-less quantized Conv / Gemm (an untrained head's zero bias is dropped by the exporter)
+    a zero int32 bias on the grid ORT uses for biases (input scale x weight scale), so that it can be
+    corrected; ORT fuses it like any other bias."""
+    from onnx import helper, numpy_helper
+
+    quantized_inputs = [producer.get(name) for name in node.input[:2]]
+    if any(source is None or source.op_type != "DequantizeLinear" for source in quantized_inputs):
+        return
+    input_scale, weight_scale = (initializers.get(source.input[1]) for source in quantized_inputs)
+    weight = initializers.get(quantized_inputs[1].input[0])
+    if input_scale is None or weight_scale is None or weight is None:
+        return
+    input_scale, weight_scale = numpy_helper.to_array(input_scale), numpy_helper.to_array(weight_scale)
+    transposed = any(a.name == "transB" and a.i for a in node.attribute)
+    channels = weight.dims[0] if node.op_type == "Conv" or transposed else weight.dims[1]
+    scale = np.broadcast_to(input_scale * weight_scale, (channels,)).astype(np.float32)
+    name = f"{node.name}_zero_bias"
+    tensors = {
+        f"{name}_quantized": np.zeros(channels, np.int32),
+        f"{name}_scale": scale,
+        f"{name}_zero_point": np.zeros(channels, np.int32),
+    }
+    for tensor_name, values in tensors.items():
+        model.graph.initializer.append(numpy_helper.from_array(values, tensor_name))
+        initializers[tensor_name] = model.graph.initializer[-1]
+    dequantize = helper.make_node(
+        "DequantizeLinear", list(tensors), [name], name=f"{name}_DequantizeLinear", axis=0
+    )
+    position = list(model.graph.node).index(node)
+    model.graph.node.insert(position, dequantize)
+    producer[name] = dequantize
+    node.input.append(name)
+
+
+def _run_onnx(model: Any, images: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+    """``outputs`` (tensor names, made graph outputs of a copy) of ``model`` on ``images``."""
+    import onnx
+    import onnxruntime
+
+    exposed = onnx.ModelProto()
+    exposed.CopyFrom(model)
+    del exposed.graph.output[:]
+    for name in outputs:
+        exposed.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # the exposed tensors have no declared shape; ORT warns about each
+    session = onnxruntime.InferenceSession(
+        exposed.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    batch = session.get_inputs()[0].shape[0]
+    step = batch if isinstance(batch, int) else 32
+    runs = [session.run(outputs, {INPUT_NAME: images[i : i + step]}) for i in range(0, len(images), step)]
+    return [np.concatenate([run[k] for run in runs]) for k in range(len(outputs))]

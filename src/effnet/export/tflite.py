@@ -20,7 +20,7 @@ import contextlib
 import copy
 import os
 from collections.abc import Iterator, Sequence
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from effnet.export.bias_correction import build_with_bias_correction
+from effnet.export.bias_correction import channel_means, correct_biases
 from effnet.export.checks import ExportedPath, check_export, export_data
 from effnet.export.files import destination, publish, staging_folder
 from effnet.export.metadata import metadata_for
@@ -83,16 +83,13 @@ def export_tflite(
     with staging_folder(target) as work:
         staged = work / "model.tflite"
 
-        def build(exported: nn.Module) -> None:
-            float_file = work / "float.tflite"
-            _torch_to_tflite(litert_torch, exported, float_file)
-            if config is None:
-                os.replace(float_file, staged)
-            else:
-                staged.write_bytes(_quantize(float_file.read_bytes(), config, data.calibration, network))
-            append_tflite_metadata(staged, metadata)
-
-        build_with_bias_correction(build, network, config, partial(TFLitePredictor, staged), data.calibration)
+        float_file = work / "float.tflite"
+        _torch_to_tflite(litert_torch, network, float_file)
+        if config is None:
+            os.replace(float_file, staged)
+        else:
+            staged.write_bytes(_quantize(float_file.read_bytes(), config, data.calibration, network))
+        append_tflite_metadata(staged, metadata)
         check = check_export(
             TFLitePredictor(staged),
             network,
@@ -157,7 +154,10 @@ def _quantize(
     result = quantizer.Quantizer(float_model, model_recipe).quantize(
         qsvs, enable_progress_bar=False, enable_progress_report=False
     )
-    return bytes(result.quantized_model)
+    quantized = bytearray(result.quantized_model)
+    if config.mode == "int8" and config.bias_correction:
+        correct_biases(TFLiteBiasLayers(float_model, quantized), calibration)
+    return bytes(quantized)
 
 
 def _io_entry(static_entry: dict, operation: str, inference_type: str) -> dict:
@@ -213,3 +213,165 @@ def _calibrate(
             "max": np.full((1, 1, 1, 1), high, np.float32),
         }
     return qsvs
+
+
+# -- bias correction -----------------------------------------------------------------------------------------
+
+_BIASED_OPS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions"}
+_BIASED_OPS["FULLY_CONNECTED"] = "FullyConnectedOptions"
+# where each fused activation (NONE, RELU, RELU_N1_TO_1, RELU6) is the identity
+_ACTIVATION_RANGES = {0: (-np.inf, np.inf), 1: (0.0, np.inf), 2: (-1.0, 1.0), 3: (0.0, 6.0)}
+_DEAD = 0.05  # a channel whose float output is clipped on more than 95% of pixels is left alone
+
+
+class TFLiteBiasLayers:
+    """`effnet.export.bias_correction.BiasLayers` for a full-integer .tflite file: CONV_2D,
+    DEPTHWISE_CONV_2D and FULLY_CONNECTED operators with an int32 bias, edited in place in the flatbuffer
+    (``quantized``, a bytearray).
+
+    The layers are read from "probe" copies of the float and quantized files in which every layer's output
+    is also a graph output: the XNNPACK delegate then runs them at full speed (the interpreter's option to
+    keep intermediate tensors needs the reference kernels, 20x slower). Outputs are compared after the
+    fused activation (the only tensor the file has), so a mean shift becomes a bias shift divided by the
+    fraction of the channel's float outputs inside the activation's linear range."""
+
+    def __init__(self, float_model: bytes, quantized: bytearray) -> None:
+        self._quantized = _biased_layers(quantized)
+        tensors = [layer.tensor for layer in self._quantized]
+        self._probe_model = _with_outputs(quantized, tensors)
+        self._probe = _biased_layers(self._probe_model)
+        float_layers = {layer.name: layer.tensor for layer in _biased_layers(bytearray(float_model))}
+        missing = [layer.name for layer in self._quantized if layer.name not in float_layers]
+        if missing:
+            raise RuntimeError(f"bias correction: the float .tflite has no layer output {missing[0]!r}")
+        self._float_tensors = [float_layers[layer.name] for layer in self._quantized]
+        self._float_probe = bytes(_with_outputs(bytearray(float_model), self._float_tensors))
+        self._linear_fraction: list[np.ndarray] = []
+
+    def names(self) -> list[str]:
+        return [layer.name for layer in self._quantized]
+
+    def float_means(self, images: np.ndarray) -> list[np.ndarray]:
+        interpreter = _interpreter(self._float_probe)
+        means: list[list[np.ndarray]] = [[] for _ in self._quantized]
+        linear: list[list[np.ndarray]] = [[] for _ in self._quantized]
+        for image in _nhwc(images):
+            _invoke(interpreter, image)
+            for k, (layer, tensor) in enumerate(zip(self._quantized, self._float_tensors, strict=True)):
+                values = interpreter.get_tensor(tensor)
+                low, high = layer.linear_range
+                means[k].append(channel_means(values, -1))
+                linear[k].append(channel_means((values > low) & (values < high), -1))
+        self._linear_fraction = [np.concatenate(fractions).mean(axis=0) for fractions in linear]
+        return [np.concatenate(layer_means) for layer_means in means]
+
+    def quantized_mean(self, index: int, images: np.ndarray) -> np.ndarray:
+        interpreter = _interpreter(bytes(self._probe_model))
+        tensor = self._probe[index].tensor
+        scale, zero_point = interpreter.get_tensor_details()[tensor]["quantization"]
+        means = []
+        for image in _nhwc(images):
+            _invoke(interpreter, image)
+            values = interpreter.get_tensor(tensor).astype(np.float64)
+            means.append(channel_means((values - zero_point) * scale if scale else values, -1))
+        return np.concatenate(means)
+
+    def shift_bias(self, index: int, shift: np.ndarray) -> None:
+        fraction = self._linear_fraction[index]
+        shift = np.where(fraction > _DEAD, shift / np.maximum(fraction, _DEAD), 0.0)
+        steps = np.round(shift / self._quantized[index].scale).astype(np.int64)
+        info = np.iinfo(np.int32)
+        for layers in (self._quantized, self._probe):
+            bias = layers[index].bias
+            bias[:] = (bias.astype(np.int64) + steps).clip(info.min, info.max)
+
+
+@dataclass(frozen=True)
+class _BiasedLayer:
+    name: str  # of the output tensor
+    tensor: int  # its index
+    bias: np.ndarray  # int32, a writable view into the model's bytes
+    scale: np.ndarray  # the bias's quantization scale per output channel
+    linear_range: tuple[float, float]  # where the fused activation is the identity
+
+
+def _biased_layers(model_bytes: bytearray) -> list[_BiasedLayer]:
+    """The CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED operators of the first subgraph, in order; the
+    bias of a float file is float32 and comes back as its raw bytes viewed as int32 (unused)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(model_bytes, 0)
+    graph = model.Subgraphs(0)
+    kinds = {getattr(schema.BuiltinOperator, name): options for name, options in _BIASED_OPS.items()}
+    layers = []
+    for position in range(graph.OperatorsLength()):
+        operator = graph.Operators(position)
+        code = model.OperatorCodes(operator.OpcodeIndex())
+        options_name = kinds.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
+        inputs = operator.InputsAsNumpy()
+        if options_name is None or len(inputs) < 3 or inputs[2] < 0:
+            continue
+        bias = graph.Tensors(int(inputs[2]))
+        values = _buffer_view(model_bytes, model.Buffers(bias.Buffer()))
+        if bias.Type() not in (schema.TensorType.INT32, schema.TensorType.FLOAT32) or values is None:
+            continue
+        options = getattr(schema, options_name)()
+        table = operator.BuiltinOptions()
+        options.Init(table.Bytes, table.Pos)
+        output = int(operator.Outputs(0))
+        quantization = bias.Quantization()
+        scale = quantization.ScaleAsNumpy() if quantization is not None and quantization.ScaleLength() else 1
+        layers.append(
+            _BiasedLayer(
+                graph.Tensors(output).Name().decode(),
+                output,
+                values.view(np.int32),
+                np.asarray(scale, np.float64),
+                _ACTIVATION_RANGES.get(options.FusedActivationFunction(), (-np.inf, np.inf)),
+            )
+        )
+    return layers
+
+
+def _with_outputs(model_bytes: bytearray, tensors: list[int]) -> bytearray:
+    """A copy of the model whose first subgraph also outputs ``tensors``."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytes(model_bytes))
+    graph = model.subgraphs[0]
+    graph.outputs = [*list(graph.outputs), *(t for t in tensors if t not in set(graph.outputs))]
+    return bytearray(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _buffer_view(model: bytearray, buffer: Any) -> np.ndarray | None:
+    """A writable uint8 view into ``model`` of a flatbuffer Buffer's bytes: inside the flatbuffer, or
+    (large tensors) at ``offset`` in the file after it; None when empty."""
+    if buffer.DataLength():
+        return buffer.DataAsNumpy()
+    if buffer.Offset() > 1 and buffer.Size():
+        return np.frombuffer(model, np.uint8, buffer.Size(), buffer.Offset())
+    return None
+
+
+def _interpreter(model: bytes) -> Any:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model, num_threads=default_num_threads())
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _nhwc(images: np.ndarray) -> Iterator[np.ndarray]:
+    for image in images:
+        yield np.ascontiguousarray(image.transpose(1, 2, 0))[None]
+
+
+def _invoke(interpreter: Any, image: np.ndarray) -> None:
+    """Run one NHWC float image, quantizing it when the file takes integers."""
+    detail = interpreter.get_input_details()[0]
+    if detail["dtype"] != np.float32:
+        scale, zero_point = detail["quantization"]
+        info = np.iinfo(detail["dtype"])
+        image = np.clip(np.round(image / scale) + zero_point, info.min, info.max).astype(detail["dtype"])
+    interpreter.set_tensor(detail["index"], image)
+    interpreter.invoke()
