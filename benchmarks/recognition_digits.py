@@ -13,6 +13,7 @@ false accepts among 20000 impostor pairs.
 
     python benchmarks/recognition_digits.py                  # all rows (about 3.5 min a row, 1 thread)
     python benchmarks/recognition_digits.py --rows arcface-gdc softmax-gdc --size 32 --epochs 3
+    python benchmarks/recognition_digits.py --rows arcface-gdc --scale 64 --margin-warmup-epochs 3
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ def main() -> None:
         default=40000,
         help="verification pairs, half impostor (default 40000: 20 false accepts at FAR=1e-3)",
     )
+    parser.add_argument(
+        "--margin-warmup-epochs", type=float, default=0.0, help="ramp the margin from 0 over N epochs"
+    )
+    parser.add_argument("--easy-margin", action="store_true", help="no margin where cos(theta) <= 0")
+    parser.add_argument(
+        "--clip-grad-norm", type=float, help="clip the network's gradient norm (arcface_torch: 5)"
+    )
+    parser.add_argument("--crop-scale", type=float, help="random crops of this area fraction to 1 (off)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--roc", default="recognition_digits_roc.png", help="ROC plot of all rows")
@@ -91,8 +100,16 @@ def main() -> None:
     print(
         f"digits: train identities 0-6 ({len(train)} images), verify on 7-9 ({len(held_out)} images, "
         f"{len(pairs)} balanced pairs); lite0 pretrained, {args.size} px, {args.epochs} epochs, "
-        f"lr {args.learning_rate}, margin losses s={args.scale} m={args.margin or 'default'}"
+        f"lr {args.learning_rate}, margin losses s={args.scale} m={args.margin or 'default'} margin warm-up "
+        f"{args.margin_warmup_epochs} epochs, easy margin {args.easy_margin}, crop scale {args.crop_scale}, "
+        f"gradient norm clipped to {args.clip_grad_norm}"
     )
+    margin_options = {
+        "scale": args.scale,
+        "margins": args.margin,
+        "margin_warmup_epochs": args.margin_warmup_epochs,
+        "easy_margin": args.easy_margin,
+    }
     results, curves = [], {}
     for row in args.rows:
         loss, head = ROWS[row]
@@ -107,8 +124,10 @@ def main() -> None:
             learning_rate=args.learning_rate,
             seed=args.seed,
             num_workers=0,
-            **({} if loss == "softmax" else {"scale": args.scale, "margins": args.margin}),
+            **({} if loss == "softmax" else margin_options),
             flip=False,  # a mirrored digit is another glyph: no flip in training or test
+            crop_scale=args.crop_scale,
+            clip_grad_norm=args.clip_grad_norm,
         )
         seconds = time.perf_counter() - began
         embeddings = model.embed(held_out.paths, flip=False)
@@ -116,11 +135,23 @@ def main() -> None:
         metrics = embedder.verification_metrics(scores, pairs.same)
         metrics.update(embedder.identification(embeddings, held_out.labels))
         curves[row] = (scores, pairs.same)
-        results.append({"row": row, "loss": loss, "head": head, "train_s": seconds, **metrics})
+        final = model.history[-1]
+        results.append(
+            {
+                "row": row,
+                "loss": loss,
+                "head": head,
+                "train_s": seconds,
+                "best_epoch": model.best_epoch,
+                "final_train_accuracy": final["train_accuracy"],
+                **metrics,
+            }
+        )
         print(
             f"{row:16s} acc {metrics['accuracy']:.4f}±{metrics['accuracy_std']:.4f}  "
             f"TAR@FAR=1e-3 {metrics['tar@far=1e-3']:.4f}  AUC {metrics['auc']:.4f}  "
-            f"top-1 {metrics['top1']:.4f}  ({seconds:.0f} s)",
+            f"top-1 {metrics['top1']:.4f}  best epoch {model.best_epoch}, final train acc "
+            f"{final['train_accuracy']:.3f}  ({seconds:.0f} s)",
             flush=True,
         )
         if args.json:  # after every row: an interrupted run keeps what it measured
