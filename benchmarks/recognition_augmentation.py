@@ -1,6 +1,7 @@
 """Does training augmentation (random flips, small random crops) help an embedder on identities it never saw?
 
-Two open-set splits of real images available offline, pretrained Lite0 + gdc head + ArcFace:
+Two open-set splits of real images available offline; pretrained Lite0 + gdc head + ArcFace with the
+library's defaults (s=64, m=0.5, gradient norm clipped to 5):
 
 - textures: `effnet data textures` (crops of 10 scikit-image photos; a photo is an identity): photos 0-6
   train (left halves), photos 7-9 verify (right halves: no pixel seen in training). A mirrored crop of a
@@ -52,7 +53,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=48, help="input size in px (default 48)")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--learning-rate", type=float, default=0.01)
-    parser.add_argument("--scale", type=float, default=32.0, help="ArcFace s (default 32)")
+    parser.add_argument("--scale", type=float, default=64.0, help="ArcFace s (default 64)")
+    parser.add_argument(
+        "--margin-warmup-epochs", type=float, default=0.0, help="ramp the margin from 0 over N epochs"
+    )
     parser.add_argument("--crop-scale", type=float, default=0.8, help="the crop rows' area fraction")
     parser.add_argument("--pairs", type=int, default=40000)
     parser.add_argument("--threads", type=int, default=1)
@@ -65,7 +69,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(describe_machine())
     print(
-        f"lite0 pretrained + gdc, ArcFace s={args.scale} m=0.5, {args.size} px, {args.epochs} epochs, lr "
+        f"lite0 pretrained + gdc, ArcFace s={args.scale} m=0.5 (margin warm-up {args.margin_warmup_epochs} "
+        f"epochs, gradient norm clipped to 5), {args.size} px, {args.epochs} epochs, lr "
         f"{args.learning_rate}, crops of {args.crop_scale}-1 of the area, {args.pairs} balanced pairs"
     )
     tmp = Path(tempfile.gettempdir())
@@ -91,6 +96,7 @@ def main() -> None:
                 epochs=args.epochs,
                 learning_rate=args.learning_rate,
                 scale=args.scale,
+                margin_warmup_epochs=args.margin_warmup_epochs,
                 seed=args.seed,
                 num_workers=0,
                 flip=flip,

@@ -125,14 +125,14 @@ def open_model(target: str, arch: str | None = None):
     from effnet.embedder.insightface import is_weights_file
 
     path = Path(target)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path}: no such model; pass a run folder, a .onnx / .tflite file or an insightface .pth"
+        )
     if path.is_dir() or is_weights_file(path):
         return embedder.load(path, arch)
     if arch is not None:
         raise ValueError(f"--arch applies to an insightface .pth checkpoint, not {path}")
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: no such model; pass a run folder, a .onnx / .tflite file or an insightface .pth"
-        )
     return path
 
 

@@ -46,8 +46,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class EmbedderHParams:
     """Settings of one embedder training run. Defaults follow arcface_torch (SGD, momentum 0.9, weight decay
-    5e-4, ArcFace s=64 m=0.5, 512-d, 112 px) except the learning rate: 0.1 is for batch 128 from scratch; a
-    pretrained backbone fine-tuned on a small set needs less, and learns at ``backbone_lr_scale`` of it."""
+    5e-4, ArcFace s=64 m=0.5, 512-d, 112 px, gradient norm clipped to 5) except the learning rate: 0.1 is
+    for batch 128 from scratch; a pretrained backbone fine-tuned on a small set needs less, and learns at
+    ``backbone_lr_scale`` of it."""
 
     backbone: str = "efficientnet_lite0"
     head: str = "gdc"
@@ -61,8 +62,9 @@ class EmbedderHParams:
     margin_warmup_epochs: float = 0.0
     easy_margin: bool = False
     # clip the gradient norm of the network (backbone + embedding head, not the identity centres) to this,
-    # as arcface_torch does (5); None: no clipping
-    clip_grad_norm: float | None = None
+    # as arcface_torch does; None: no clipping. Without it s=64 on few identities collapsed every embedding
+    # onto one point (README, recognition), with or without a margin
+    clip_grad_norm: float | None = 5.0
     pretrained: bool = True
     dropout: float = 0.0
     drop_path_rate: float | None = None  # the backbone's stochastic depth; None: the model's default
@@ -107,6 +109,8 @@ class EmbedderHParams:
             )
         if self.loss == "softmax" and (self.margin_warmup_epochs or self.easy_margin):
             raise ValueError("margin_warmup_epochs and easy_margin apply to margin losses, not softmax")
+        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
+            raise ValueError(f"clip_grad_norm must be > 0 (None: no clipping), got {self.clip_grad_norm}")
         if self.crop_scale is not None and not 0 < self.crop_scale <= 1:
             raise ValueError(f"crop_scale must be in (0, 1] (None: no random crops), got {self.crop_scale}")
 
