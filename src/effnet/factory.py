@@ -43,7 +43,9 @@ def create_model(
         pretrained: True for the model's default published weights (`effnet models` lists them; the Lite0-2
             weights are bundled and work offline), or a weight tag.
         weights: a weights file (.pth/.pt/.bin/.safetensors) or state dict in effnet, timm, torchvision or
-            efficientnet_pytorch naming; converted and checked strictly.
+            efficientnet_pytorch naming; converted and checked strictly. For an ``iresnet*`` model, an
+            insightface arcface_torch IResNet checkpoint (its embedding size and input size are taken from
+            the file; see `effnet.weights.insightface`).
         **overrides: `ArchSpec` fields (``act``, ``bn_eps`` ...) or ``input_size``.
 
     The weights' conventions travel with them: loading TF-trained weights selects TF SAME padding and BN eps
@@ -52,6 +54,8 @@ def create_model(
     if pretrained and weights is not None:
         raise ValueError("pass either pretrained=True (published weights) or weights=PATH, not both")
     config = get_config(name)
+    if config.family == "iresnet" and weights is not None:
+        return _iresnet_with_weights(config, weights, num_classes, in_chans, drop_rate, overrides)
     state, conventions = None, None
     if pretrained:
         from effnet.weights.hub import resolve_file
@@ -108,4 +112,24 @@ def create_model(
         report.source = source_label
         model.weights_report = report
         log.info("%s: loaded %s", model.name, report)
+    return model
+
+
+def _iresnet_with_weights(config, weights, num_classes, in_chans, drop_rate, overrides) -> Any:
+    """An IResNet with the weights of an insightface arcface_torch (or effnet) IResNet checkpoint."""
+    from effnet.weights.insightface import load_iresnet_weights, read_iresnet_weights
+    from effnet.weights.load import LoadReport
+
+    if isinstance(weights, (str, Path)):
+        state, _ = read_weights(weights)
+        label = str(weights)
+    else:
+        state, label = weights, "the state dict passed as weights="
+    found = read_iresnet_weights(state, label)
+    config = replace(config, embedding_dim=found.embedding_dim)
+    overrides.setdefault("input_size", found.input_size)
+    model = build_model(config, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, **overrides)
+    load_iresnet_weights(model, found, label)
+    model.weights_report = LoadReport(label, found.naming, False, 0)
+    log.info("%s: loaded %s", model.name, model.weights_report)
     return model

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from effnet.embedder.losses import MarginLoss, SoftmaxLoss, make_loss
+from effnet.embedder.losses import MarginLoss, SoftmaxLoss, make_loss, margin_fraction
 
 
 def _setup(loss):
@@ -86,3 +86,41 @@ def test_losses_train_a_separable_problem_and_softmax_has_bias():
     assert isinstance(make_loss("softmax", 8, 3), SoftmaxLoss)
     with pytest.raises(ValueError, match="unknown loss"):
         make_loss("triplet", 8, 3)
+
+
+def test_margin_warmup_schedule_is_linear_from_zero_to_one():
+    assert [margin_fraction(step, 4) for step in (0, 1, 2, 3, 4, 9)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    assert margin_fraction(0, 0) == 1.0  # no warm-up: the full margin from the first step
+
+
+def test_margin_fraction_scales_every_margin():
+    arc = make_loss("arcface", 16, 4)
+    embeddings, labels, cosine = _setup(arc)
+    rows = torch.arange(6)
+    theta = torch.acos(cosine[rows, labels])
+    arc.margin_fraction = 0.5
+    assert torch.allclose(
+        arc.logits(embeddings, labels)[rows, labels], 64 * torch.cos(theta + 0.25), atol=1e-4
+    )
+    arc.margin_fraction = 0.0  # no margin: the normalised softmax
+    assert torch.allclose(arc.logits(embeddings, labels), arc.logits(embeddings), atol=1e-5)
+    general = MarginLoss(16, 4, 30.0, 1.2, 0.1, 0.05)
+    general.margin_fraction = 0.5
+    assert general.effective_margins() == pytest.approx((1.1, 0.05, 0.025))
+    cosine = torch.tensor([0.9, 0.3, -0.2])
+    expected = torch.cos(1.1 * torch.acos(cosine) + 0.05) - 0.025
+    assert torch.allclose(general.target_logit(cosine), expected, atol=1e-5)
+
+
+def test_easy_margin_applies_the_margin_only_where_cos_is_positive():
+    easy = make_loss("arcface", 16, 4, easy_margin=True)
+    hard = make_loss("arcface", 16, 4)
+    cosine = torch.tensor([0.95, 0.4, 0.01, -0.01, -0.6, -0.95])
+    theta = torch.acos(cosine)
+    expected = torch.where(cosine > 0, torch.cos(theta + 0.5), cosine)
+    assert torch.allclose(easy.target_logit(cosine), expected, atol=1e-5)
+    # the hard version keeps the margin (or its linear continuation) everywhere: always below easy
+    assert torch.all(hard.target_logit(cosine)[cosine <= 0] < cosine[cosine <= 0])
+    assert torch.allclose(hard.target_logit(cosine)[:3], easy.target_logit(cosine)[:3])
+    cos_easy = make_loss("cosface", 16, 4, easy_margin=True)
+    assert torch.allclose(cos_easy.target_logit(cosine), torch.where(cosine > 0, cosine - 0.4, cosine))

@@ -1,4 +1,6 @@
-"""`effnet embed-train DATA_DIR` and `effnet verify MODEL PAIRS`: recognition (see `effnet.embedder`)."""
+"""`effnet embed-train DATA_DIR`, `effnet verify MODEL PAIRS` and `effnet embed MODEL IMAGE...`: recognition
+(see `effnet.embedder`). MODEL is a run folder, an exported .onnx / .tflite file, or an insightface
+arcface_torch IResNet checkpoint (.pth / .pt)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import sys
 from pathlib import Path
 
 from effnet.checkpoint import write_json
+from effnet.cli.train import add_run_option_arguments
 
 
 def _identities(data_dir: str, val_identities: float, seed: int):
@@ -42,20 +45,22 @@ def _identities(data_dir: str, val_identities: float, seed: int):
 
 
 def cmd_embed_train(args: argparse.Namespace) -> int:
+    import shutil
+
     from effnet import distributed, embedder
-    from effnet.image_classifier.training import CHECKPOINT
+    from effnet.cli.train import run_options
+    from effnet.train_state import FOLDER
 
     out = Path(args.out)
-    context = distributed.init()  # under torchrun: DDP, rank 0 writes and prints
-    if ((out / CHECKPOINT).exists() or (out / "config.json").exists()) and not (
-        args.resume or args.overwrite
-    ):
+    context = distributed.init(args.device)  # under torchrun: DDP, rank 0 writes and prints
+    if ((out / FOLDER).exists() or (out / "config.json").exists()) and not (args.resume or args.overwrite):
         raise ValueError(
             f"{out} already holds a run; pass --resume to continue it, --overwrite to start over"
         )
     if args.overwrite and not args.resume and context.is_main:
-        for name in (CHECKPOINT, "config.json", "model.safetensors", "history.json", "metrics.json"):
+        for name in ("config.json", "model.safetensors", "history.json", "metrics.json", "roc.png"):
             (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / FOLDER, ignore_errors=True)
     distributed.barrier()
     train, held_out = _identities(args.data_dir, args.val_identities, args.seed)
     margins = (
@@ -79,16 +84,21 @@ def cmd_embed_train(args: argparse.Namespace) -> int:
             learning_rate=args.learning_rate,
             margins=margins,
             scale=args.scale,
+            margin_warmup_epochs=args.margin_warmup_epochs,
+            easy_margin=args.easy_margin,
+            flip=not args.no_flip,
+            crop_scale=args.crop_scale,
             pretrained=not args.scratch,
             freeze_bn={"yes": True, "no": False}.get(args.freeze_bn, args.freeze_bn),
-            sync_bn=args.sync_bn,
             drop_path_rate=args.drop_path_rate,
             num_workers=args.workers,
+            run_options=run_options(args),
+            **({} if args.clip_grad_norm is None else {"clip_grad_norm": args.clip_grad_norm or None}),
         )
     except KeyboardInterrupt:
         if context.is_main:
             print(
-                f"\ninterrupted: the last complete epoch is saved in {out}; continue with --resume",
+                f"\ninterrupted: the last checkpoint is saved in {out}; continue with --resume",
                 file=sys.stderr,
             )
         return 130
@@ -108,11 +118,28 @@ def cmd_embed_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def open_model(target: str, arch: str | None = None):
+    """A run folder or an insightface .pth as an `Embedder`; an exported file stays a path (the runtime
+    loads it)."""
+    from effnet import embedder
+    from effnet.embedder.insightface import is_weights_file
+
+    path = Path(target)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path}: no such model; pass a run folder, a .onnx / .tflite file or an insightface .pth"
+        )
+    if path.is_dir() or is_weights_file(path):
+        return embedder.load(path, arch)
+    if arch is not None:
+        raise ValueError(f"--arch applies to an insightface .pth checkpoint, not {path}")
+    return path
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from effnet import embedder
 
-    target = Path(args.model)
-    model = embedder.load(target) if target.is_dir() else target
+    model = open_model(args.model, args.arch)
     result = embedder.evaluate_verification(
         model,
         args.pairs,
@@ -123,6 +150,54 @@ def cmd_verify(args: argparse.Namespace) -> int:
         roc_path=args.roc,
     )
     _print(result, args.json)
+    return 0
+
+
+def _image_paths(items: list[str]) -> list[str]:
+    """Image files as given; a folder stands for the images in it (recursively, sorted)."""
+    from effnet.data.images import IMAGE_EXTENSIONS
+
+    paths: list[str] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                raise ValueError(f"{path}: no images in this folder")
+            paths += found
+        elif path.is_file():
+            paths.append(str(path))
+        else:
+            raise FileNotFoundError(f"{path}: no such image or folder")
+    return paths
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from effnet.checkpoint import atomic_path
+    from effnet.embedder.embedding import embed_paths
+
+    model = open_model(args.model, args.arch)
+    paths = _image_paths(args.images)
+    embeddings = embed_paths(model, paths, flip=not args.no_flip, batch_size=args.batch_size)
+    if args.out:
+        with atomic_path(args.out) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, embeddings)
+    if args.json:
+        rows = [{"path": p, "embedding": e.tolist()} for p, e in zip(paths, embeddings, strict=True)]
+        print(json.dumps({"embedding_dim": int(embeddings.shape[1]), "images": rows}))
+        return 0
+    from effnet.cli.table import format_table
+
+    similarity = embeddings @ embeddings.T
+    shown = min(len(paths), 12)
+    names = [Path(p).name for p in paths[:shown]]
+    rows = [[f"{i}: {names[i]}"] + [f"{similarity[i, j]:.3f}" for j in range(shown)] for i in range(shown)]
+    print(f"{len(paths)} embeddings of {embeddings.shape[1]} dims (L2-normalised); cosine similarity:")
+    print(format_table(["image"] + [str(j) for j in range(shown)], rows, right=range(1, shown + 1)))
+    if args.out:
+        print(f"saved to {args.out}")
     return 0
 
 
@@ -154,6 +229,29 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss", default="arcface", choices=("arcface", "cosface", "combined", "softmax"))
     p.add_argument("--margins", type=float, nargs="+", help="m (arcface/cosface) or m1 m2 m3 (combined)")
     p.add_argument("--scale", type=float, help="logit scale s (default 64)")
+    p.add_argument(
+        "--margin-warmup-epochs",
+        type=float,
+        default=0.0,
+        metavar="EPOCHS",
+        help="ramp the margins linearly from 0 to their value over EPOCHS (fractions allowed; default 0)",
+    )
+    p.add_argument(
+        "--easy-margin", action="store_true", help="no margin for targets at cos(theta) <= 0 (insightface)"
+    )
+    p.add_argument(
+        "--clip-grad-norm",
+        type=float,
+        metavar="NORM",
+        help="clip the network's gradient norm (default: the library's, 5 as arcface_torch; 0: off)",
+    )
+    p.add_argument("--no-flip", action="store_true", help="no random horizontal flips in training")
+    p.add_argument(
+        "--crop-scale",
+        type=float,
+        metavar="FRACTION",
+        help="random crops of FRACTION-1 of the image area in training (e.g. 0.8; default: none)",
+    )
     p.add_argument("--embedding-dim", type=int, default=512)
     p.add_argument("--input-size", type=int, default=112)
     p.add_argument("--epochs", type=int, default=10)
@@ -174,9 +272,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "(the head's too: torchrun then computes exactly what one process does)",
     )
     p.add_argument(
-        "--sync-bn", action="store_true", help="torchrun: BatchNorm statistics over the global batch (CUDA)"
-    )
-    p.add_argument(
         "--drop-path-rate", type=float, help="the backbone's stochastic depth (default: the model's)"
     )
     p.add_argument("--workers", type=int, help="decoding processes per rank (default: CPUs / ranks)")
@@ -184,10 +279,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_run_option_arguments(p, "scale-out (run under `torchrun --nproc-per-node N -m effnet ...`)")
     p.set_defaults(func=cmd_embed_train)
 
+    model_help = (
+        "run folder from `effnet embed-train`, an exported .onnx / .tflite file, or an insightface "
+        "arcface_torch IResNet checkpoint (.pth / .pt)"
+    )
+    arch_help = "for a .pth: iresnet18/34/50/100/200 (default: inferred from the file)"
     p = sub.add_parser("verify", help="verification accuracy / TAR@FAR of an embedder or exported file")
-    p.add_argument("model", help="run folder from `effnet embed-train`, or an exported .onnx / .tflite file")
+    p.add_argument("model", help=model_help)
+    p.add_argument("--arch", help=arch_help)
     p.add_argument(
         "pairs", help="LFW pairs.txt, a .csv (path1,path2,same), or a folder of held-out identities"
     )
@@ -198,3 +300,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--roc", help="write the ROC curve (PNG) here")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("embed", help="L2-normalised embeddings of images (and their cosine similarities)")
+    p.add_argument("model", help=model_help)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
+    p.add_argument("--arch", help=arch_help)
+    p.add_argument("--out", help="write the embeddings here as a .npy array (N, dim), in the order given")
+    p.add_argument("--no-flip", action="store_true", help="skip the flip test (embedding + mirror's)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--json", action="store_true", help="print JSON: each path with its embedding")
+    p.set_defaults(func=cmd_embed)

@@ -74,7 +74,8 @@ def _load_data(args: argparse.Namespace):
     return train, val, test, f"{args.data_dir}: {len(data)} images, {data.num_classes} classes"
 
 
-def _run_options(args: argparse.Namespace):
+def run_options(args: argparse.Namespace):
+    """`RunOptions` from the flags of `add_run_option_arguments`."""
     from effnet.image_classifier.fine_tuning import RunOptions
 
     return RunOptions(
@@ -145,7 +146,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             learning_rate=args.learning_rate,
             seed=args.seed,
             model_dir=out,
-            run_options=_run_options(args),
+            run_options=run_options(args),
             **_hparam_overrides(args),
         )
     except KeyboardInterrupt:
@@ -219,12 +220,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def add_scale_out_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags of multi-process / mixed-precision / resumable training (shared by training commands)."""
-    g = p.add_argument_group("scale-out (fine-tuning; run under `torchrun --nproc-per-node N -m effnet ...`)")
-    g.add_argument(
-        "--accumulate", type=int, default=1, help="micro-steps per optimizer step (the batch stays global)"
+    """Flags of multi-process / mixed-precision / resumable fine-tuning (`effnet train`)."""
+    g = add_run_option_arguments(
+        p, "scale-out (fine-tuning; run under `torchrun --nproc-per-node N -m effnet ...`)"
     )
-    g.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm: statistics over the global batch")
     g.add_argument(
         "--lr-base-batch",
         type=int,
@@ -233,6 +232,15 @@ def add_scale_out_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--early-stopping", type=int, metavar="EPOCHS", help="stop after EPOCHS without improvement"
     )
+
+
+def add_run_option_arguments(p: argparse.ArgumentParser, title: str):
+    """The flags that make `RunOptions` (`run_options`), shared by the training commands; the group."""
+    g = p.add_argument_group(title)
+    g.add_argument(
+        "--accumulate", type=int, default=1, help="micro-steps per optimizer step (the batch stays global)"
+    )
+    g.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm: statistics over the global batch")
     g.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="autocast precision")
     g.add_argument(
         "--channels-last",
@@ -246,6 +254,7 @@ def add_scale_out_arguments(p: argparse.ArgumentParser) -> None:
         "--checkpoint-every", type=int, default=0, metavar="STEPS", help="checkpoint every STEPS steps too"
     )
     g.add_argument("--keep-checkpoints", type=int, default=2, help="step checkpoints kept (default: 2)")
+    return g
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -8,9 +8,12 @@ product) land close together, also for identities never seen in training; verify
                             embedding_dim=512, input_size=112, epochs=10)
     metrics = embedder.evaluate_verification(model, "lfw/pairs.txt")   # or held-out identities
     model.export("out/", quantization="int8", representative_data=train)
+
+    r50 = embedder.load_insightface("backbone.pth")       # an insightface arcface_torch IResNet checkpoint
 """
 
-from effnet.embedder.losses import LOSSES, MarginLoss, SoftmaxLoss, make_loss
+from effnet.embedder.insightface import load_insightface
+from effnet.embedder.losses import LOSSES, MarginLoss, SoftmaxLoss, make_loss, margin_fraction
 from effnet.embedder.metrics import identification, verification_metrics
 from effnet.embedder.model import Embedder, as_pairs, create, evaluate_verification, load
 from effnet.embedder.pairs import Pairs, read_csv_pairs, read_lfw_pairs, sample_pairs
@@ -28,7 +31,9 @@ __all__ = [
     "evaluate_verification",
     "identification",
     "load",
+    "load_insightface",
     "make_loss",
+    "margin_fraction",
     "read_csv_pairs",
     "read_lfw_pairs",
     "sample_pairs",

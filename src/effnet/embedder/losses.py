@@ -9,6 +9,15 @@ the embedding, not the classifier, has to separate them.
 
 Non-target logits are ``s * cos(theta_j)`` for all margin losses. Embeddings and class centres are
 L2-normalised inside the loss; the trained model outputs the raw embedding.
+
+Two options for small training sets (on 7 digit identities a 3-epoch warm-up gave better verification; the
+collapse of s=64 there came from unclipped gradients, which the trainer's ``clip_grad_norm`` prevents):
+
+- margin warm-up: ``MarginLoss.margin_fraction`` in [0, 1] scales the margins (m1 towards 1, m2 and m3
+  towards 0), so the trainer can ramp them linearly from none (the normalised softmax) to their value
+  (`margin_fraction`).
+- ``easy_margin`` (insightface's ArcFace option): the margin only applies where cos(theta) > 0; a target
+  more than 90 degrees away keeps its plain cosine, so a badly placed sample is not pushed harder.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ class MarginLoss(nn.Module):
         m1: float = 1.0,
         m2: float = 0.5,
         m3: float = 0.0,
+        easy_margin: bool = False,
     ) -> None:
         super().__init__()
         if num_classes < 2:
@@ -44,6 +54,8 @@ class MarginLoss(nn.Module):
         if scale <= 0 or m1 <= 0 or m2 < 0 or m3 < 0:
             raise ValueError(f"need scale > 0, m1 > 0, m2 >= 0, m3 >= 0; got s={scale}, m=({m1}, {m2}, {m3})")
         self.scale, self.m1, self.m2, self.m3 = float(scale), float(m1), float(m2), float(m3)
+        self.easy_margin = bool(easy_margin)
+        self.margin_fraction = 1.0  # set by the trainer during a margin warm-up
         self.weight = nn.Parameter(torch.empty(num_classes, embedding_dim))
         nn.init.normal_(self.weight, std=0.01)
 
@@ -59,20 +71,31 @@ class MarginLoss(nn.Module):
         cosine[rows, labels] = adjusted
         return self.scale * cosine
 
+    def effective_margins(self) -> tuple[float, float, float]:
+        """(m1, m2, m3) scaled by ``margin_fraction``: 0 gives (1, 0, 0), no margin; 1 the full margins."""
+        f = self.margin_fraction
+        return 1.0 + (self.m1 - 1.0) * f, self.m2 * f, self.m3 * f
+
     def target_logit(self, cosine: torch.Tensor) -> torch.Tensor:
-        """cos(m1 * theta + m2) - m3 of the target cosines, kept decreasing in theta: where m1 * theta + m2
-        passes pi, cos would rise again and reward a worse angle, so past that point the margin continues
-        linearly (insightface's ``cos(theta) - m * sin(m)`` fallback, generalised)."""
-        if self.m1 == 1.0 and self.m2 == 0.0:
-            return cosine - self.m3
-        theta = torch.acos(cosine.clamp(-1 + _EPS, 1 - _EPS))
-        angle = self.m1 * theta + self.m2
-        margined = torch.cos(angle) - self.m3
-        limit = (math.pi - self.m2) / self.m1  # the theta where the angle reaches pi
-        if limit >= math.pi:
-            return margined
-        fallback = cosine - math.cos(limit) - 1.0 - self.m3  # continuous at theta = limit, slope of cos
-        return torch.where(theta <= limit, margined, fallback)
+        """cos(m1 * theta + m2) - m3 of the target cosines (margins scaled by ``margin_fraction``).
+
+        Without ``easy_margin`` it is kept decreasing in theta: where m1 * theta + m2 passes pi, cos would
+        rise again and reward a worse angle, so past that point the margin continues linearly (insightface's
+        ``cos(theta) - m * sin(m)`` fallback, generalised). With ``easy_margin``, targets at cos(theta) <= 0
+        keep their plain cosine (insightface's ``easy_margin``; for ArcFace this replaces the fallback)."""
+        m1, m2, m3 = self.effective_margins()
+        if m1 == 1.0 and m2 == 0.0:
+            margined = cosine - m3
+        else:
+            theta = torch.acos(cosine.clamp(-1 + _EPS, 1 - _EPS))
+            margined = torch.cos(m1 * theta + m2) - m3
+            limit = (math.pi - m2) / m1  # the theta where the angle reaches pi
+            if limit < math.pi:
+                fallback = cosine - math.cos(limit) - 1.0 - m3  # continuous at theta = limit, slope of cos
+                margined = torch.where(theta <= limit, margined, fallback)
+        if self.easy_margin:
+            return torch.where(cosine > 0, margined, cosine)
+        return margined
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, logits without margin: their argmax is the predicted identity)."""
@@ -101,9 +124,11 @@ def make_loss(
     num_classes: int,
     scale: float | None = None,
     margins: tuple[float, float, float] | float | None = None,
+    easy_margin: bool = False,
 ) -> nn.Module:
     """The loss module by name (`LOSSES`). ``margins``: ArcFace's m (a float), CosFace's m (a float), or
-    (m1, m2, m3) for ``combined``; None gives insightface's defaults (0.5, 0.4; combined = ArcFace)."""
+    (m1, m2, m3) for ``combined``; None gives insightface's defaults (0.5, 0.4; combined = ArcFace).
+    ``easy_margin``: no margin for targets at cos(theta) <= 0 (margin losses only)."""
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {LOSSES}")
     if loss == "softmax":
@@ -117,4 +142,13 @@ def make_loss(
         m1, m2, m3 = 1.0, float(margins), 0.0  # type: ignore[arg-type]
     else:
         m1, m2, m3 = 1.0, 0.0, float(margins)  # type: ignore[arg-type]
-    return MarginLoss(embedding_dim, num_classes, scale, m1, m2, m3)
+    return MarginLoss(embedding_dim, num_classes, scale, m1, m2, m3, easy_margin)
+
+
+def margin_fraction(step: int, warmup_steps: int) -> float:
+    """How much of the margin applies at optimizer step ``step`` (0-based) of a linear warm-up over
+    ``warmup_steps`` steps: 0 at step 0, ``step / warmup_steps`` after, 1 from step ``warmup_steps`` on
+    (and always 1 without a warm-up)."""
+    if warmup_steps <= 0:
+        return 1.0
+    return min(1.0, max(0, step) / warmup_steps)

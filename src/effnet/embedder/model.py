@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,7 +21,8 @@ from effnet.embedder.losses import make_loss
 from effnet.embedder.metrics import identification, pair_scores, plot_roc, verification_metrics
 from effnet.embedder.pairs import Pairs, read_csv_pairs, read_lfw_pairs, sample_pairs
 from effnet.embedder.training import EmbedderHParams, train_embedder
-from effnet.image_classifier.training import CHECKPOINT, sigterm_as_interrupt
+from effnet.image_classifier.fine_tuning import RunOptions
+from effnet.image_classifier.training import sigterm_as_interrupt
 from effnet.models.embedding import EmbeddingNet, create_embedder
 
 log = logging.getLogger(__name__)
@@ -125,15 +127,19 @@ def _bn_eps(network: torch.nn.Module) -> float:
     return next((m.eps for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d)), 1e-3)
 
 
-def load(directory: str | os.PathLike) -> Embedder:
-    """Load an embedder written by `Embedder.save` (or `effnet embed-train`)."""
+def load(directory: str | os.PathLike, arch: str | None = None) -> Embedder:
+    """Load an embedder written by `Embedder.save` (or `effnet embed-train`), or, given a ``.pth`` / ``.pt``
+    file, an insightface arcface_torch IResNet checkpoint (`load_insightface`; ``arch`` checks its depth)."""
     from safetensors.torch import load_file
 
+    from effnet.embedder.insightface import is_weights_file, load_insightface
     from effnet.factory import create_model
     from effnet.models.spec import config_from_dict
     from effnet.preprocessing import Preprocessing
 
     directory = Path(directory)
+    if is_weights_file(directory) and not directory.is_dir():
+        return load_insightface(directory, arch)
     config_path = directory / CONFIG_FILE
     if not config_path.is_file():
         raise FileNotFoundError(f"{directory}: not a saved effnet embedder ({CONFIG_FILE} is missing)")
@@ -170,7 +176,8 @@ def load(directory: str | os.PathLike) -> Embedder:
 def _fingerprint(train: ImageDataset, validation: ImageDataset | None, hp: EmbedderHParams) -> dict:
     return {
         "labels": list(train.index_to_label),
-        "train": [len(train), hash(tuple(train.paths)) % 2**61],
+        # sha256, not hash(): str hashes are salted per process, and a resume usually runs in a new one
+        "train": [len(train), hashlib.sha256("\n".join(train.paths).encode()).hexdigest()[:16]],
         "validation": len(validation) if validation is not None else 0,
         "hparams": {
             k: v
@@ -191,6 +198,7 @@ def create(
     validation_data: ImageDataset | None = None,
     model_dir: str | os.PathLike | None = None,
     seed: int = 0,
+    run_options: RunOptions | None = None,
     **kwargs: Any,
 ) -> Embedder:
     """Train an embedding model on ``train_data`` (one sub-folder per identity, as the classifier's
@@ -198,12 +206,23 @@ def create(
     "combined" (``margins=(m1, m2, m3)``) or "softmax".
 
     ``validation_data``: images of other identities than training (open set); the epoch with the best
-    verification accuracy on pairs sampled from it is kept. ``model_dir``: checkpoints after every epoch;
-    calling `create` again with the same settings resumes from the last complete epoch (Ctrl-C and SIGTERM
-    keep it), and the trained model is saved there. Under torchrun every rank calls this (DDP; see
-    `effnet.embedder.training`); ``batch_size`` is then the global batch. Other keyword arguments set
-    `EmbedderHParams` fields (``learning_rate``, ``batch_size``, ``pretrained``, ``scale``, ``margins``,
-    ``reduce_channels``, ``freeze_bn``, ``sync_bn`` ...).
+    verification accuracy on pairs sampled from it is kept. ``model_dir``: checkpoints
+    (``model_dir/checkpoints``) after every epoch, and every ``run_options.checkpoint_every`` steps;
+    calling `create` again with the same settings resumes from the last one, mid-epoch too (Ctrl-C and
+    SIGTERM write one), and the trained model is saved there. ``run_options``: a
+    `effnet.image_classifier.fine_tuning.RunOptions` (``precision`` "bf16"/"fp16", ``accumulate``,
+    ``checkpoint_every``, ``keep_checkpoints``, ``device``), as for the classifier. Under torchrun every
+    rank calls this (DDP; see `effnet.embedder.training`); ``batch_size`` is then the global batch. Other
+    keyword arguments set `EmbedderHParams` fields (``learning_rate``, ``batch_size``, ``pretrained``,
+    ``scale``, ``margins``, ``reduce_channels``, ``freeze_bn``, ``sync_bn`` ...).
+
+    Few identities (tens, not thousands): without gradient clipping, s=64 collapsed every embedding onto
+    one point on 7 identities, margin or not; ``clip_grad_norm`` (default 5, as arcface_torch) prevents
+    that. ``margin_warmup_epochs=N`` ramps the margins linearly from 0 (the normalised softmax) to their
+    value over the first N epochs (better verification on 7 identities, README); ``easy_margin=True``
+    applies the margin only where cos(theta) > 0 (insightface's option). ``flip`` (default on) and
+    ``crop_scale`` (e.g. 0.8: random crops of 80-100 % of the area; default off) augment the training
+    images, seeded per sample.
     """
     if not isinstance(train_data, ImageDataset):
         raise TypeError(
@@ -239,7 +258,9 @@ def create(
         **({} if hp.drop_path_rate is None else {"drop_path_rate": hp.drop_path_rate}),
     )
     pretrained = getattr(network.backbone, "weights_report", None) is not None
-    loss_module = make_loss(hp.loss, hp.embedding_dim, train_data.num_classes, hp.scale, hp.margins)
+    loss_module = make_loss(
+        hp.loss, hp.embedding_dim, train_data.num_classes, hp.scale, hp.margins, hp.easy_margin
+    )
     model_dir = Path(model_dir) if model_dir is not None else None
     with sigterm_as_interrupt():
         history = train_embedder(
@@ -251,6 +272,7 @@ def create(
             model_dir,
             _fingerprint(train_data, validation_data, hp),
             pretrained,
+            run_options,
         )
     embedder = Embedder(network, hp, history.epochs, history.best_epoch, train_data.index_to_label)
     embedder.train_data = train_data
@@ -325,4 +347,4 @@ def evaluate_verification(
     return result
 
 
-__all__ = ["CHECKPOINT", "Embedder", "as_pairs", "create", "evaluate_verification", "load"]
+__all__ = ["Embedder", "as_pairs", "create", "evaluate_verification", "load"]

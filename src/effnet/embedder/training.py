@@ -1,15 +1,17 @@
 """Training an embedding model with a margin loss over the training identities.
 
-Built from the classifier's training blocks (`effnet.image_classifier.training`): the same per-epoch seeds,
-warm-up + cosine schedule, SGD groups, atomic per-epoch checkpoint with resume, SIGTERM handling and
-best-epoch selection. What differs: the model is an `EmbeddingNet` plus a loss module holding the identity
-centres, and the validation score is verification accuracy on pairs of held-out identities (the
-classifier's accuracy on
-training identities says little about unseen ones).
+Built from the classifier's training blocks (`effnet.image_classifier.training` and `.fine_tuning`): the
+same derived seeds (data order, augmentation per sample, dropout per step), warm-up + cosine schedule, SGD
+groups, `RunOptions` (precision, gradient accumulation, step checkpoints; `effnet.train_state`) with exact
+mid-epoch resume, SIGTERM handling and best-epoch selection. What differs: the model is an `EmbeddingNet`
+plus a loss module holding the identity centres (whose margin may warm up), and the validation score is
+verification accuracy on pairs of held-out identities (the classifier's accuracy on training identities
+says little about unseen ones).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -23,18 +25,20 @@ from tqdm.auto import tqdm
 from effnet import distributed
 from effnet.data import EvalTransform, ImageDataset, TrainTransform
 from effnet.data.loading import FolderBatches
-from effnet.embedder.losses import LOSSES
+from effnet.embedder.losses import LOSSES, MarginLoss, margin_fraction
 from effnet.embedder.metrics import kfold_accuracy, pair_scores
 from effnet.embedder.pairs import sample_pairs
-from effnet.image_classifier.fine_tuning import decoding_workers, step_seed
-from effnet.image_classifier.training import (
-    History,
-    RunCheckpoint,
-    epoch_seed,
-    make_optimizer,
-    warmup_cosine,
+from effnet.image_classifier.fine_tuning import (
+    Precision,
+    RunOptions,
+    decoding_workers,
+    plain_state,
+    step_seed,
+    stop_requests,
 )
+from effnet.image_classifier.training import History, epoch_seed, make_optimizer, warmup_cosine
 from effnet.models.embedding import HEADS, EmbeddingNet
+from effnet.train_state import StepCheckpoints, rng_states, set_rng_states
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +46,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class EmbedderHParams:
     """Settings of one embedder training run. Defaults follow arcface_torch (SGD, momentum 0.9, weight decay
-    5e-4, ArcFace s=64 m=0.5, 512-d, 112 px) except the learning rate: 0.1 is for batch 128 from scratch; a
-    pretrained backbone fine-tuned on a small set needs less, and learns at ``backbone_lr_scale`` of it."""
+    5e-4, ArcFace s=64 m=0.5, 512-d, 112 px, gradient norm clipped to 5) except the learning rate: 0.1 is
+    for batch 128 from scratch; a pretrained backbone fine-tuned on a small set needs less, and learns at
+    ``backbone_lr_scale`` of it."""
 
     backbone: str = "efficientnet_lite0"
     head: str = "gdc"
@@ -52,6 +57,14 @@ class EmbedderHParams:
     input_size: int = 112
     scale: float | None = None  # None: 64 (margin losses)
     margins: tuple[float, float, float] | float | None = None  # None: the loss's defaults
+    # margin losses on few identities: ramp the margins linearly from 0 over this many epochs (fractions
+    # allowed), and/or no margin for targets more than 90 degrees away (insightface's easy_margin)
+    margin_warmup_epochs: float = 0.0
+    easy_margin: bool = False
+    # clip the gradient norm of the network (backbone + embedding head, not the identity centres) to this,
+    # as arcface_torch does; None: no clipping. Without it s=64 on few identities collapsed every embedding
+    # onto one point (README, recognition), with or without a margin
+    clip_grad_norm: float | None = 5.0
     pretrained: bool = True
     dropout: float = 0.0
     drop_path_rate: float | None = None  # the backbone's stochastic depth; None: the model's default
@@ -68,6 +81,9 @@ class EmbedderHParams:
     freeze_bn: bool | str = "auto"
     sync_bn: bool = False  # torchrun: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA)
     flip: bool = True  # random horizontal flips in training (the verification flip test assumes them)
+    # random crops of this fraction of the image area up to all of it (aspect 7/8-8/7), then resized to the
+    # input size: small shifts and zooms. None: the whole image (aligned faces usually want none)
+    crop_scale: float | None = None
     val_pairs: int = 1000
     shuffle: bool = True
     seed: int = 0
@@ -87,6 +103,16 @@ class EmbedderHParams:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.freeze_bn not in (True, False, "auto", "all"):
             raise ValueError(f"freeze_bn must be True, False, 'auto' or 'all', got {self.freeze_bn!r}")
+        if not 0 <= self.margin_warmup_epochs <= self.epochs:
+            raise ValueError(
+                f"margin_warmup_epochs must be in [0, epochs={self.epochs}], got {self.margin_warmup_epochs}"
+            )
+        if self.loss == "softmax" and (self.margin_warmup_epochs or self.easy_margin):
+            raise ValueError("margin_warmup_epochs and easy_margin apply to margin losses, not softmax")
+        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
+            raise ValueError(f"clip_grad_norm must be > 0 (None: no clipping), got {self.clip_grad_norm}")
+        if self.crop_scale is not None and not 0 < self.crop_scale <= 1:
+            raise ValueError(f"crop_scale must be in (0, 1] (None: no random crops), got {self.crop_scale}")
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -116,6 +142,25 @@ def _freeze_bn_statistics(module: nn.Module) -> None:
             layer.eval()
 
 
+CROP_RATIO = (7 / 8, 8 / 7)  # random crops stay close to square: aligned faces, glyphs
+
+
+def train_transform(preprocessing, hp: EmbedderHParams, seed: int):
+    """The training transform of ``hp`` (flips, small random crops) or, with both off, the eval transform.
+    The batch loader replaces its rng per sample, from (seed, epoch, index): the same draws on any rank,
+    after any resume."""
+    if not hp.flip and hp.crop_scale is None:
+        return EvalTransform(preprocessing)
+    return TrainTransform(
+        preprocessing,
+        seed=seed,
+        random_crop=hp.crop_scale is not None,
+        scale=(hp.crop_scale or 1.0, 1.0),
+        ratio=CROP_RATIO,
+        flip=hp.flip,
+    )
+
+
 def validation_score(network: EmbeddingNet, data: ImageDataset, pairs, hp: EmbedderHParams) -> dict:
     """Verification accuracy (10-fold) on sampled pairs of held-out identities, without the flip test (it
     doubles the cost and rarely changes which epoch is best)."""
@@ -139,96 +184,162 @@ def train_embedder(
     model_dir: Path | None,
     fingerprint: dict,
     pretrained: bool,
+    options: RunOptions | None = None,
 ) -> History:
     """Train ``network`` (and the loss's centres) on ``train``; keep the epoch with the best verification
     accuracy on ``validation`` (held-out identities), else the last one. Under torchrun every rank calls
-    this with the same arguments (see the module's docstring)."""
-    context = distributed.init()
+    this with the same arguments (see the module's docstring).
+
+    ``options`` (`effnet.image_classifier.fine_tuning.RunOptions`): precision, gradient accumulation, step
+    checkpoints every N optimizer steps (a run stopped anywhere resumes to the weights of an uninterrupted
+    one), device. Checkpoints go to ``model_dir/checkpoints`` at every epoch's end too.
+    """
+    options = options or RunOptions()
+    options.validate()
+    context = distributed.init(options.device)
+    precision = Precision(options.precision, context.device)
     sampler = distributed.GlobalBatchSampler(
-        len(train), hp.batch_size, context.rank, context.world_size, 1, hp.shuffle, hp.seed
+        len(train), hp.batch_size, context.rank, context.world_size, options.accumulate, hp.shuffle, hp.seed
     )
     batches = FolderBatches(train, sampler, num_workers=decoding_workers(hp.num_workers), seed=hp.seed)
-    # a short last batch is dropped (BatchNorm1d in the head needs >= 2 samples per rank), unless it is all
+    steps = batches.steps_per_epoch
+    # a short last batch is dropped (BatchNorm1d in the head needs >= 2 samples per micro-batch), unless it
+    # is all there is; decided on the global count, so every rank and micro-step skips the same step
     full_only = len(train) > hp.batch_size
-    steps = math.ceil(len(train) / hp.batch_size)
+    smallest = 2 * context.world_size * options.accumulate
     module = TrainingModule(network, loss_module)
     optimizer = make_optimizer(module, hp, hp.backbone_lr_scale if pretrained else 1.0)  # type: ignore[arg-type]
     warmup = hp.warmup_steps if hp.warmup_steps is not None else min(steps, 500)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, steps * hp.epochs))
-    network.to(memory_format=torch.channels_last)
-    checkpoint = RunCheckpoint(model_dir, fingerprint)
-    history, start = checkpoint.resume(module, optimizer, scheduler)
-    runner = distributed.wrap_model(module, context, hp.sync_bn)  # DDP: rank 0's weights on every rank
+    margin_loss = loss_module if isinstance(loss_module, MarginLoss) else None
+    margin_steps = round(hp.margin_warmup_epochs * steps)
+    memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
+    module.to(device=context.device, memory_format=memory_format)
+
+    checkpoints = StepCheckpoints(model_dir, fingerprint, options.keep_checkpoints)
+    history, epoch, start_step, sums = History(), 1, 0, [0.0, 0.0, 0.0]
+    state = checkpoints.load_latest()
+    if state is not None:
+        module.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        precision.scaler.load_state_dict(state["scaler"])
+        set_rng_states(state["rng"])
+        history, epoch, start_step = History.from_dict(state["history"]), state["epoch"], state["step"]
+        sums = list(state["sums"]) if context.is_main else [0.0, 0.0, 0.0]
+        if context.is_main and epoch <= hp.epochs:
+            print(f"resuming at epoch {epoch}, step {start_step}/{steps}")
+    wrapped = distributed.wrap_model(module, context, hp.sync_bn or options.sync_bn)  # DDP: rank 0's weights
+    runner = torch.compile(wrapped) if options.compile else wrapped
     val_pairs = sample_pairs(validation, hp.val_pairs, hp.seed) if validation is not None else None
     freeze = pretrained if hp.freeze_bn == "auto" else bool(hp.freeze_bn)
-    for epoch in range(start, hp.epochs + 1):
-        began = time.perf_counter()
-        seed = epoch_seed(hp.seed, epoch)
-        transform = (
-            TrainTransform(network.preprocessing, seed=seed, random_crop=False, flip=True)
-            if hp.flip
-            else EvalTransform(network.preprocessing)
-        )  # its rng is replaced per sample, from (seed, epoch, index): the same flips on any rank
-        runner.train()
-        if freeze:
-            _freeze_bn_statistics(network if hp.freeze_bn == "all" else network.backbone)
-        sums = [0.0, 0.0, 0.0]  # loss x samples, correct, samples (this rank's share)
-        bar = tqdm(
-            total=len(train), desc=f"epoch {epoch}/{hp.epochs}", unit="img", dynamic_ncols=True,
-            disable=not context.is_main,
-        )  # fmt: skip
-        for step, _, images, labels, count in batches.epoch(epoch, transform):
-            if (full_only and count < hp.batch_size) or count < 2 * context.world_size:
-                continue  # decided on the global count: every rank skips the same step
-            torch.manual_seed(step_seed(hp.seed, (epoch - 1) * steps + step, context.rank, 0))
-            x = images.to(context.device).contiguous(memory_format=torch.channels_last)
-            y = labels.to(context.device).long()
-            loss, logits = runner(x, y)
-            # mean over this rank's share x share / global count x world size (DDP averages over ranks):
-            # the gradient of the global batch's mean loss
-            scaled = loss * (len(y) * context.world_size / count)
-            optimizer.zero_grad(set_to_none=True)
-            scaled.backward()
-            optimizer.step()
-            scheduler.step()
-            sums[0] += loss.item() * len(y)
-            sums[1] += (logits.argmax(1) == y).sum().item()
-            sums[2] += len(y)
-            bar.update(count)
-            if context.is_main:
-                bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}", acc=f"{sums[1] / sums[2]:.3f}")
-        bar.close()
-        total_loss, correct, seen = distributed.all_reduce_sum(sums)
-        if not math.isfinite(total_loss):
-            raise FloatingPointError(
-                f"the training loss became {total_loss} in epoch {epoch}; lower learning_rate "
-                f"(now {hp.learning_rate})"
-            )
-        row = {
-            "epoch": epoch,
-            "train_loss": total_loss / max(seen, 1),
-            "train_accuracy": correct / max(seen, 1),
-        }
-        val_accuracy = val_loss = val_auc = None
-        if val_pairs is not None:
-            # rank 0 validates (all held-out embeddings are needed at once) and shares its score, so every
-            # rank records the same history and keeps the same best epoch
-            score = validation_score(network, validation, val_pairs, hp) if context.is_main else None
-            score = distributed.broadcast_object(score)
-            # History ranks epochs by (val_accuracy, -val_loss): 1 - AUC breaks accuracy ties
-            val_accuracy, val_auc, val_loss = score["accuracy"], score["auc"], 1.0 - score["auc"]
-        row.update(
-            val_accuracy=val_accuracy,
-            val_auc=val_auc,
-            val_loss=val_loss,
-            lr=max(g["lr"] for g in optimizer.param_groups),
-        )
-        row["seconds"] = time.perf_counter() - began
-        history.record(row, network.state_dict)
+
+    def save(next_epoch: int, next_step: int, epoch_sums: list[float]) -> None:
+        if checkpoints.folder is None:
+            return
+        reduced = distributed.all_reduce_sum(epoch_sums)  # every rank calls this: it is a collective
         if context.is_main:
-            log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})
-            checkpoint.save(epoch, module, optimizer, scheduler, history)
+            state = {
+                "model": plain_state(module),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": precision.scaler.state_dict(),
+                "rng": rng_states(),
+                "history": history.to_dict(),
+                "epoch": next_epoch,
+                "step": next_step,
+                "sums": reduced,
+            }
+            checkpoints.save((next_epoch - 1) * steps + next_step, state)
         distributed.barrier()  # a rank that resumes later reads a complete checkpoint
+
+    with stop_requests() as stop:
+        while epoch <= hp.epochs:
+            began = time.perf_counter()
+            transform = train_transform(network.preprocessing, hp, epoch_seed(hp.seed, epoch))
+            runner.train()
+            if freeze:
+                _freeze_bn_statistics(network if hp.freeze_bn == "all" else network.backbone)
+            # sums: loss x samples, correct, samples (this rank's share)
+            bar = tqdm(
+                total=steps, initial=start_step, desc=f"epoch {epoch}/{hp.epochs}", unit="step",
+                dynamic_ncols=True, disable=not context.is_main,
+            )  # fmt: skip
+            for step, micro, images, labels, count in batches.epoch(epoch, transform, start_step):
+                if (full_only and count < hp.batch_size) or count < smallest:
+                    continue
+                global_step = (epoch - 1) * steps + step
+                torch.manual_seed(step_seed(hp.seed, global_step, context.rank, micro))
+                if margin_loss is not None:  # a function of the step: a resumed run continues the same ramp
+                    margin_loss.margin_fraction = margin_fraction(global_step, margin_steps)
+                x = images.to(context.device, non_blocking=True).contiguous(memory_format=memory_format)
+                y = labels.to(context.device, non_blocking=True).long()
+                last_micro = micro == options.accumulate - 1
+                no_sync = context.distributed and not last_micro
+                with wrapped.no_sync() if no_sync else contextlib.nullcontext():
+                    with precision.autocast():
+                        loss, logits = runner(x, y)
+                    # mean over this micro-batch x its share of the global count x world size (DDP averages
+                    # over ranks): the gradient of the global batch's mean loss, however it is split
+                    precision.scaler.scale(loss.float() * (len(y) * context.world_size / count)).backward()
+                sums[0] += loss.item() * len(y)
+                sums[1] += (logits.argmax(1) == y).sum().item()
+                sums[2] += len(y)
+                if not last_micro:
+                    continue
+                if hp.clip_grad_norm is not None:
+                    precision.scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(network.parameters(), hp.clip_grad_norm)
+                precision.scaler.step(optimizer)
+                precision.scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                scheduler.step()
+                bar.update(1)
+                if context.is_main:
+                    bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}", acc=f"{sums[1] / sums[2]:.3f}")
+                stop_now = distributed.all_reduce_sum([stop["stop"]])[0] > 0
+                every = options.checkpoint_every
+                if stop_now or (every and (global_step + 1) % every == 0 and step + 1 < steps):
+                    save(epoch, step + 1, sums)
+                if stop_now:
+                    bar.close()
+                    raise KeyboardInterrupt
+            bar.close()
+            total_loss, correct, seen = distributed.all_reduce_sum(sums)
+            if not math.isfinite(total_loss):
+                raise FloatingPointError(
+                    f"the training loss became {total_loss} in epoch {epoch}; lower learning_rate "
+                    f"(now {hp.learning_rate}) or set clip_grad_norm"
+                )
+            row = {
+                "epoch": epoch,
+                "train_loss": total_loss / max(seen, 1),
+                "train_accuracy": correct / max(seen, 1),
+            }
+            val_accuracy = val_loss = val_auc = None
+            if val_pairs is not None:
+                # rank 0 validates (all held-out embeddings are needed at once) and shares its score, so
+                # every rank records the same history and keeps the same best epoch
+                score = validation_score(network, validation, val_pairs, hp) if context.is_main else None
+                score = distributed.broadcast_object(score)
+                # History ranks epochs by (val_accuracy, -val_loss): 1 - AUC breaks accuracy ties
+                val_accuracy, val_auc, val_loss = score["accuracy"], score["auc"], 1.0 - score["auc"]
+            row.update(
+                val_accuracy=val_accuracy,
+                val_auc=val_auc,
+                val_loss=val_loss,
+                lr=max(g["lr"] for g in optimizer.param_groups),
+            )
+            if margin_loss is not None:
+                row["margin_fraction"] = margin_loss.margin_fraction  # of the epoch's last step
+            row["seconds"] = time.perf_counter() - began
+            history.record(row, lambda: plain_state(network))
+            if context.is_main:
+                log.info(
+                    "epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)}
+                )
+            epoch, start_step, sums = epoch + 1, 0, [0.0, 0.0, 0.0]
+            save(epoch, 0, sums)
     network.load_state_dict(history.best_state)
     network.to("cpu").eval()
     return history

@@ -85,7 +85,7 @@ def step_seed(seed: int, step: int, rank: int, micro: int) -> int:
 
 
 @contextlib.contextmanager
-def _stop_requests():
+def stop_requests():
     """SIGTERM (a scheduler, `kill`) sets a flag the loop reads after each optimizer step, so the run stops
     with a checkpoint of a complete step, never in the middle of one."""
     flag = {"stop": False}
@@ -222,7 +222,7 @@ def fine_tune(
         reduced = distributed.all_reduce_sum(epoch_sums)  # every rank calls this: it is a collective
         if context.is_main:
             state = {
-                "model": _plain_state(module),
+                "model": plain_state(module),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "scaler": precision.scaler.state_dict(),
@@ -235,7 +235,7 @@ def fine_tune(
             checkpoints.save((next_epoch - 1) * steps + next_step, state)
 
     eval_transform = EvalTransform(module.preprocessing)
-    with _stop_requests() as stop:
+    with stop_requests() as stop:
         while epoch <= hp.epochs:
             began = time.perf_counter()
             transform = (
@@ -306,7 +306,7 @@ def fine_tune(
                 val_loss=val_loss, val_accuracy=val_accuracy, lr=max(g["lr"] for g in optimizer.param_groups)
             )
             row["seconds"] = time.perf_counter() - began
-            history.record(row, lambda: _plain_state(module))
+            history.record(row, lambda: plain_state(module))
             stalled = epoch - history.best_epoch  # derived from the history, so it survives a resume
             if context.is_main:
                 log.info(
@@ -322,10 +322,11 @@ def fine_tune(
     module.load_state_dict(history.best_state)
     module.eval()
     if module is not model:  # SyncBatchNorm conversion built new layers: copy back into the caller's model
-        model.load_state_dict(_plain_state(module))
+        model.load_state_dict(plain_state(module))
     model.to("cpu").eval()
     return history
 
 
-def _plain_state(module: nn.Module) -> dict:
+def plain_state(module: nn.Module) -> dict:
+    """A CPU copy of ``module``'s state dict (for checkpoints and the best epoch's weights)."""
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}

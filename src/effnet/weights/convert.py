@@ -21,7 +21,17 @@ from effnet.models.network import EfficientNet
 Tensor = torch.Tensor
 StateDict = dict[str, Tensor]
 BN_FIELDS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
-WRAPPER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model_state_dict", "model", "module", "net")
+# checkpoint containers; state_dict_backbone: insightface arcface_torch's training checkpoints
+WRAPPER_KEYS = (
+    "state_dict_ema",
+    "model_ema",
+    "state_dict",
+    "model_state_dict",
+    "state_dict_backbone",
+    "model",
+    "module",
+    "net",
+)
 PREFIXES = ("module.", "_orig_mod.", "model.")
 
 

@@ -52,6 +52,10 @@ class LoadReport:
         return text
 
 
+# what torch.load and safetensors say about a file cut short (an interrupted download or copy)
+_TRUNCATED = ("central directory", "Ran out of input", "unexpected EOF", "incomplete metadata", "too small")
+
+
 def read_weights(path: str | Path) -> tuple[StateDict, dict]:
     """The tensors in a ``.pth/.pt/.bin/.ckpt`` or ``.safetensors`` file, and effnet metadata if present."""
     path = Path(path).expanduser()
@@ -72,6 +76,11 @@ def read_weights(path: str | Path) -> tuple[StateDict, dict]:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # the formats raise many exception types; the user needs one message
         reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        if isinstance(error, EOFError) or any(sign in str(error) for sign in _TRUNCATED):
+            raise WeightsFileError(
+                f"{path}: the file is truncated or corrupt ({path.stat().st_size:,} bytes, {reason[:80]}); "
+                "download or save it again"
+            ) from None
         raise WeightsFileError(
             f"{path}: cannot read weights ({reason}); expected a PyTorch state dict "
             f"({', '.join(WEIGHT_SUFFIXES)}). If the file holds pickled objects you trust, load it with "
