@@ -3,7 +3,7 @@
 For each dataset and model: train with `image_classifier.create` (Model Maker defaults: frozen pretrained
 backbone, linear head), evaluate in PyTorch, export float and int8 .tflite (uint8 I/O, as Model Maker) and
 .onnx (QDQ), calibrated on the training images, and evaluate every file with `effnet.runtime` on the test
-images. int8 files use output bias correction (`QuantizationConfig.bias_correction`, the default); with
+images. int8 files use per-layer bias correction (`QuantizationConfig.bias_correction`, the default); with
 `--uncorrected`, a "no corr." column adds the same ONNX int8 export without it.
 
 Datasets (no network): `digits` (scikit-learn's 1,797 handwritten digits, a seeded 50/50 split, so the test

@@ -33,12 +33,13 @@ from effnet.image_classifier.fine_tuning import (
     RunOptions,
     decoding_workers,
     plain_state,
+    resume_training,
     step_seed,
     stop_requests,
 )
 from effnet.image_classifier.training import History, epoch_seed, make_optimizer, warmup_cosine
 from effnet.models.embedding import HEADS, EmbeddingNet
-from effnet.train_state import StepCheckpoints, rng_states, set_rng_states
+from effnet.train_state import StepCheckpoints, rng_states
 
 log = logging.getLogger(__name__)
 
@@ -217,18 +218,11 @@ def train_embedder(
     module.to(device=context.device, memory_format=memory_format)
 
     checkpoints = StepCheckpoints(model_dir, fingerprint, options.keep_checkpoints)
-    history, epoch, start_step, sums = History(), 1, 0, [0.0, 0.0, 0.0]
-    state = checkpoints.load_latest()
-    if state is not None:
-        module.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        precision.scaler.load_state_dict(state["scaler"])
-        set_rng_states(state["rng"])
-        history, epoch, start_step = History.from_dict(state["history"]), state["epoch"], state["step"]
-        sums = list(state["sums"]) if context.is_main else [0.0, 0.0, 0.0]
-        if context.is_main and epoch <= hp.epochs:
-            print(f"resuming at epoch {epoch}, step {start_step}/{steps}")
+    resumed, history, epoch, start_step, sums = resume_training(
+        checkpoints, module, optimizer, scheduler, precision, context.is_main
+    )
+    if resumed and context.is_main and epoch <= hp.epochs:
+        print(f"resuming at epoch {epoch}, step {start_step}/{steps}")
     wrapped = distributed.wrap_model(module, context, hp.sync_bn or options.sync_bn)  # DDP: rank 0's weights
     runner = torch.compile(wrapped) if options.compile else wrapped
     val_pairs = sample_pairs(validation, hp.val_pairs, hp.seed) if validation is not None else None

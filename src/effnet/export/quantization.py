@@ -32,10 +32,10 @@ class QuantizationConfig:
     ``round(x / scale) + zero_point`` of the normalized image; the runtime applies it. ONNX int8 files keep
     float32 input and output (QDQ format) whatever these say.
 
-    ``bias_correction`` (int8 mode, classifiers): measure the int8 file's mean output shift on the
-    calibration images and fold it into the classifier's bias, then quantize again (see
-    `effnet.export.bias_correction`; it recovered 1.6 of 2.2 lost points on a transfer-learned Lite0). It
-    doubles the export time; pass False to skip it.
+    ``bias_correction`` (int8 mode): after quantizing, correct each layer's integer bias in order so that
+    its mean output on the calibration images matches the float model's (see
+    `effnet.export.bias_correction`; on a transfer-learned Lite0 it lifted top-1 agreement with float from
+    97.3% to 99.9%). It costs one pass over up to 128 calibration images per layer; pass False to skip it.
     """
 
     mode: str = "int8"

@@ -17,6 +17,7 @@ import signal
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -85,6 +86,29 @@ def step_seed(seed: int, step: int, rank: int, micro: int) -> int:
 
 
 @contextlib.contextmanager
+def resume_training(
+    checkpoints: StepCheckpoints,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    precision: Precision,
+    is_main: bool,
+) -> tuple[bool, History, int, int, list[float]]:
+    """Load the newest step checkpoint (if any) into the training objects and the RNGs; returns (resumed,
+    history, epoch, step within it, the epoch's running sums: rank 0 keeps them, other ranks restart at
+    zero as they contribute through an all-reduce)."""
+    state = checkpoints.load_latest()
+    if state is None:
+        return False, History(), 1, 0, [0.0, 0.0, 0.0]
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    precision.scaler.load_state_dict(state["scaler"])
+    set_rng_states(state["rng"])
+    sums = list(state["sums"]) if is_main else [0.0, 0.0, 0.0]
+    return True, History.from_dict(state["history"]), state["epoch"], state["step"], sums
+
+
 def stop_requests():
     """SIGTERM (a scheduler, `kill`) sets a flag the loop reads after each optimizer step, so the run stops
     with a checkpoint of a complete step, never in the middle of one."""
@@ -202,18 +226,11 @@ def fine_tune(
     model.to(device=context.device, memory_format=memory_format)
 
     checkpoints = StepCheckpoints(model_dir, fingerprint, options.keep_checkpoints)
-    history, epoch, start_step, sums = History(), 1, 0, [0.0, 0.0, 0.0]
-    state = checkpoints.load_latest()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        precision.scaler.load_state_dict(state["scaler"])
-        set_rng_states(state["rng"])
-        history, epoch, start_step = History.from_dict(state["history"]), state["epoch"], state["step"]
-        sums = list(state["sums"]) if context.is_main else [0.0, 0.0, 0.0]
-        if context.is_main:
-            print(f"resuming at epoch {epoch}, step {start_step}/{steps}")
+    resumed, history, epoch, start_step, sums = resume_training(
+        checkpoints, model, optimizer, scheduler, precision, context.is_main
+    )
+    if resumed and context.is_main:
+        print(f"resuming at epoch {epoch}, step {start_step}/{steps}")
     network = distributed.wrap_model(model, context, options.sync_bn)
     runner = torch.compile(network) if options.compile else network
     module = distributed.unwrap(network)  # SyncBatchNorm conversion may have made a new module
