@@ -85,7 +85,6 @@ def step_seed(seed: int, step: int, rank: int, micro: int) -> int:
     return (epoch_seed(seed, step) * 8191 + rank * 127 + micro) % 2**31
 
 
-@contextlib.contextmanager
 def resume_training(
     checkpoints: StepCheckpoints,
     model: nn.Module,
@@ -109,6 +108,7 @@ def resume_training(
     return True, History.from_dict(state["history"]), state["epoch"], state["step"], sums
 
 
+@contextlib.contextmanager
 def stop_requests():
     """SIGTERM (a scheduler, `kill`) sets a flag the loop reads after each optimizer step, so the run stops
     with a checkpoint of a complete step, never in the middle of one."""
