@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from effnet.cli import main
@@ -95,3 +96,22 @@ def test_export_then_evaluate_and_predict_the_files(run, digits_folder, tmp_path
 def test_export_float_without_calibration(run, tmp_path):
     assert main(["export", str(run), "--format", "onnx", "--quantize", "none", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "model.onnx").stat().st_size > 3e6
+
+
+def test_export_without_bias_correction_writes_the_uncorrected_biases(run, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    def biases(folder):
+        model = onnx.load(folder / "model.onnx")
+        return {
+            t.name: numpy_helper.to_array(t)
+            for t in model.graph.initializer
+            if t.name.endswith("bias_quantized")
+        }
+
+    for flag, folder in (([], tmp_path / "corrected"), (["--no-bias-correction"], tmp_path / "plain")):
+        assert main(["export", str(run), "--format", "onnx", "--out", str(folder), *flag]) == 0
+    corrected, plain = biases(tmp_path / "corrected"), biases(tmp_path / "plain")
+    changed = [name for name in plain if not np.array_equal(plain[name], corrected[name])]
+    assert changed  # the correction moved some integer biases; the flag left them as quantized

@@ -34,8 +34,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         data = DataLoader.from_folder(args.calibration) if args.calibration else calibration_data(run)
         if data is None:
             raise ValueError(f"{run}: no splits.json to calibrate int8 on; pass --calibration IMAGE_FOLDER")
-        quantization = "default"
         classifier.train_data = data
+        # Model Maker's default (uint8 in/out in .tflite), or the same without per-layer bias correction
+        quantization = (
+            QuantizationConfig.for_int8(data, bias_correction=False) if args.no_bias_correction else "default"
+        )
     else:
         quantization = QuantizationConfig(args.quantize)
     out = Path(args.out) if args.out else run / "export"
@@ -53,6 +56,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quantize", choices=QUANTIZATIONS, default="int8", help="default: int8, as Model Maker")
     p.add_argument(
         "--calibration", help="image folder to calibrate int8 on (default: the run's training images)"
+    )
+    p.add_argument(
+        "--no-bias-correction",
+        action="store_true",
+        help="int8: skip per-layer bias correction (faster export, less accurate file)",
     )
     p.add_argument("--out", help="output folder (default: RUN_DIR/export)")
     p.set_defaults(func=cmd_export)
