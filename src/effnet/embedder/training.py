@@ -36,10 +36,11 @@ from effnet.image_classifier.fine_tuning import (
     resume_training,
     step_seed,
     stop_requests,
+    training_state,
 )
 from effnet.image_classifier.training import History, epoch_seed, make_optimizer, warmup_cosine
 from effnet.models.embedding import HEADS, EmbeddingNet
-from effnet.train_state import StepCheckpoints, rng_states
+from effnet.train_state import StepCheckpoints
 
 log = logging.getLogger(__name__)
 
@@ -233,18 +234,8 @@ def train_embedder(
             return
         reduced = distributed.all_reduce_sum(epoch_sums)  # every rank calls this: it is a collective
         if context.is_main:
-            state = {
-                "model": plain_state(module),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": precision.scaler.state_dict(),
-                "rng": rng_states(),
-                "history": history.to_dict(),
-                "epoch": next_epoch,
-                "step": next_step,
-                "sums": reduced,
-            }
-            checkpoints.save((next_epoch - 1) * steps + next_step, state)
+            state = training_state(module, optimizer, scheduler, precision, history, next_epoch, next_step)
+            checkpoints.save((next_epoch - 1) * steps + next_step, {**state, "sums": reduced})
         distributed.barrier()  # a rank that resumes later reads a complete checkpoint
 
     with stop_requests() as stop:

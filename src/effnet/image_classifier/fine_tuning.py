@@ -108,6 +108,28 @@ def resume_training(
     return True, History.from_dict(state["history"]), state["epoch"], state["step"], sums
 
 
+def training_state(
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    precision: Precision,
+    history: History,
+    next_epoch: int,
+    next_step: int,
+) -> dict:
+    """What a step checkpoint holds besides the epoch's running sums; `resume_training` reads it back."""
+    return {
+        "model": plain_state(module),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": precision.scaler.state_dict(),
+        "rng": rng_states(),
+        "history": history.to_dict(),
+        "epoch": next_epoch,
+        "step": next_step,
+    }
+
+
 @contextlib.contextmanager
 def stop_requests():
     """SIGTERM (a scheduler, `kill`) sets a flag the loop reads after each optimizer step, so the run stops
@@ -238,18 +260,8 @@ def fine_tune(
     def save(next_epoch: int, next_step: int, epoch_sums: list[float]) -> None:
         reduced = distributed.all_reduce_sum(epoch_sums)  # every rank calls this: it is a collective
         if context.is_main:
-            state = {
-                "model": plain_state(module),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": precision.scaler.state_dict(),
-                "rng": rng_states(),
-                "history": history.to_dict(),
-                "epoch": next_epoch,
-                "step": next_step,
-                "sums": reduced,
-            }
-            checkpoints.save((next_epoch - 1) * steps + next_step, state)
+            state = training_state(module, optimizer, scheduler, precision, history, next_epoch, next_step)
+            checkpoints.save((next_epoch - 1) * steps + next_step, {**state, "sums": reduced})
 
     eval_transform = EvalTransform(module.preprocessing)
     with stop_requests() as stop:
