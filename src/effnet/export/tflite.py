@@ -240,7 +240,9 @@ class TFLiteBiasLayers:
         tensors = [layer.tensor for layer in self._quantized]
         self._probe_model = _with_outputs(quantized, tensors)
         self._probe = _biased_layers(self._probe_model)
-        float_layers = {layer.name: layer.tensor for layer in _biased_layers(bytearray(float_model))}
+        float_layers = {
+            layer.name: layer.tensor for layer in _biased_layers(bytearray(float_model), quantized=False)
+        }
         missing = [layer.name for layer in self._quantized if layer.name not in float_layers]
         if missing:
             raise RuntimeError(f"bias correction: the float .tflite has no layer output {missing[0]!r}")
@@ -295,9 +297,9 @@ class _BiasedLayer:
     linear_range: tuple[float, float]  # where the fused activation is the identity
 
 
-def _biased_layers(model_bytes: bytearray) -> list[_BiasedLayer]:
-    """The CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED operators of the first subgraph, in order; the
-    bias of a float file is float32 and comes back as its raw bytes viewed as int32 (unused)."""
+def _biased_layers(model_bytes: bytearray, quantized: bool = True) -> list[_BiasedLayer]:
+    """The CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED operators of the first subgraph, in order, with
+    an int32 bias (``quantized``), or a float32 one (a float file: only names and outputs are used)."""
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.Model.GetRootAs(model_bytes, 0)
@@ -313,7 +315,8 @@ def _biased_layers(model_bytes: bytearray) -> list[_BiasedLayer]:
             continue
         bias = graph.Tensors(int(inputs[2]))
         values = _buffer_view(model_bytes, model.Buffers(bias.Buffer()))
-        if bias.Type() not in (schema.TensorType.INT32, schema.TensorType.FLOAT32) or values is None:
+        wanted = schema.TensorType.INT32 if quantized else schema.TensorType.FLOAT32
+        if bias.Type() != wanted or values is None:
             continue
         options = getattr(schema, options_name)()
         table = operator.BuiltinOptions()
