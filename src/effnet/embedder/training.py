@@ -31,7 +31,9 @@ from effnet.embedder.pairs import sample_pairs
 from effnet.image_classifier.fine_tuning import (
     Precision,
     RunOptions,
+    checkpoint_or_stop,
     decoding_workers,
+    optimizer_step,
     plain_state,
     resume_training,
     step_seed,
@@ -272,21 +274,14 @@ def train_embedder(
                 sums[2] += len(y)
                 if not last_micro:
                     continue
-                if hp.clip_grad_norm is not None:
-                    precision.scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(network.parameters(), hp.clip_grad_norm)
-                precision.scaler.step(optimizer)
-                precision.scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
+                clip = None if hp.clip_grad_norm is None else (network.parameters(), hp.clip_grad_norm)
+                optimizer_step(precision, optimizer, scheduler, clip)
                 bar.update(1)
                 if context.is_main:
                     bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}", acc=f"{sums[1] / sums[2]:.3f}")
-                stop_now = distributed.all_reduce_sum([stop["stop"]])[0] > 0
-                every = options.checkpoint_every
-                if stop_now or (every and (global_step + 1) % every == 0 and step + 1 < steps):
+                if checkpoint_or_stop(stop, options, global_step, step + 1 == steps):
                     save(epoch, step + 1, sums)
-                if stop_now:
+                if stop["stop"]:
                     bar.close()
                     raise KeyboardInterrupt
             bar.close()

@@ -130,6 +130,33 @@ def training_state(
     }
 
 
+def optimizer_step(
+    precision: Precision,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    clip: tuple[Any, float] | None = None,
+) -> None:
+    """One optimizer step through the gradient scaler, then the schedule; ``clip``: (parameters, max norm)
+    to clip those parameters' gradients to first."""
+    if clip is not None:
+        parameters, max_norm = clip
+        precision.scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+    precision.scaler.step(optimizer)
+    precision.scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    scheduler.step()
+
+
+def checkpoint_or_stop(stop: dict, options: RunOptions, global_step: int, last_of_epoch: bool) -> bool:
+    """After optimizer step ``global_step`` (0-based): whether to write a step checkpoint, because some rank
+    was asked to stop (``stop["stop"]`` is then set on every rank) or ``options.checkpoint_every`` steps
+    passed (the end of an epoch has its own checkpoint)."""
+    stop["stop"] = distributed.all_reduce_sum([stop["stop"]])[0] > 0  # every rank calls this collective
+    every = options.checkpoint_every
+    return stop["stop"] or bool(every and (global_step + 1) % every == 0 and not last_of_epoch)
+
+
 @contextlib.contextmanager
 def stop_requests():
     """SIGTERM (a scheduler, `kill`) sets a flag the loop reads after each optimizer step, so the run stops
@@ -307,18 +334,13 @@ def fine_tune(
                 sums[2] += len(y)
                 if not last_micro:
                     continue
-                precision.scaler.step(optimizer)
-                precision.scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
+                optimizer_step(precision, optimizer, scheduler)
                 bar.update(1)
                 if context.is_main:
                     bar.set_postfix(loss=f"{sums[0] / max(sums[2], 1):.3f}")
-                stop_now = distributed.all_reduce_sum([stop["stop"]])[0] > 0
-                every = options.checkpoint_every
-                if stop_now or (every and ((epoch - 1) * steps + step + 1) % every == 0 and step + 1 < steps):
+                if checkpoint_or_stop(stop, options, (epoch - 1) * steps + step, step + 1 == steps):
                     save(epoch, step + 1, sums)
-                if stop_now:
+                if stop["stop"]:
                     bar.close()
                     raise KeyboardInterrupt
             bar.close()
