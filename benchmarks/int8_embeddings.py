@@ -6,6 +6,10 @@ the calibration images (its weights stay untrained: no identity data to train th
 size), the model is exported to int8 ONNX (and .tflite with --tflite) with and without per-layer bias
 correction, calibrated on the first half of the images, and compared to PyTorch on the other half.
 
+Untrained heads are a stress test, not the deployed case: a BatchNorm whose statistics come from 100 images
+multiplies near-constant channels by up to 1/sqrt(eps) = 316, and every small error with them. Trained
+embedders, in int8 and int16: benchmarks/quantized_embeddings.py.
+
     python benchmarks/int8_embeddings.py [--backbones efficientnet_lite0 ...] [--tflite] [--out FILE.md]
 """
 

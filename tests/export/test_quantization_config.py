@@ -22,6 +22,19 @@ def test_for_int8_mirrors_model_maker():
     assert QuantizationConfig("float16").mode == "fp16"
 
 
+def test_int16_is_calibrated_like_int8_with_float_input_and_output():
+    data = np.zeros((2, 3, 8, 8), np.float32)
+    config = QuantizationConfig.for_int16(data, 100)
+    assert (config.mode, config.quantization_steps, config.calibrated) == ("int16", 100, True)
+    assert (config.inference_input_type, config.inference_output_type) == ("float32", "float32")
+    assert config.bias_correction
+    assert not QuantizationConfig.for_int16(data, bias_correction=False).bias_correction
+    assert [QuantizationConfig(name).mode for name in ("a16w8", "16x8", "INT16")] == ["int16"] * 3
+    assert QuantizationConfig.from_name("int16").mode == "int16"
+    assert QuantizationConfig("int8").calibrated
+    assert not QuantizationConfig("fp16").calibrated and not QuantizationConfig("dynamic").calibrated
+
+
 def test_from_name_and_resolve():
     assert QuantizationConfig.from_name(None) is None
     assert QuantizationConfig.from_name("none") is None
@@ -40,6 +53,7 @@ def test_from_name_and_resolve():
         ({"mode": "int4"}, "quantization mode must be one of"),
         ({"mode": "int8", "inference_input_type": "int16"}, "inference_input_type must be one of"),
         ({"mode": "fp16", "inference_input_type": "uint8"}, "keeps float32 input and output"),
+        ({"mode": "int16", "inference_output_type": "int8"}, "keeps float32 input and output"),
         ({"mode": "int8", "quantization_steps": 0}, "quantization_steps must be a positive integer"),
     ],
 )
@@ -71,7 +85,24 @@ def test_representative_arrays_decode_paths_and_datasets(tmp_path):
     from_paths = representative_arrays([*paths, tmp_path / "broken.png"], PRE, limit=10)
     assert from_paths.shape == (3, 3, 32, 32) and from_paths.dtype == np.float32
     dataset = ImageDataset.from_samples(paths, [0, 1, 1], ["a", "b"])
-    np.testing.assert_allclose(representative_arrays(dataset, PRE, limit=2), from_paths[:2])
+    np.testing.assert_allclose(representative_arrays(dataset, PRE, limit=3), from_paths)
+
+
+def test_representative_images_from_a_dataset_cover_every_class(tmp_path):
+    """A folder lists its images class by class: the first 9 of 30 would all be class 0."""
+    from PIL import Image
+
+    paths, labels = [], []
+    for label in range(3):
+        for i in range(10):
+            paths.append(tmp_path / f"{label}_{i}.png")
+            labels.append(label)
+            Image.new("RGB", (32, 32), (label * 100, 0, 0)).save(paths[-1])
+    dataset = ImageDataset.from_samples(paths, labels, ["a", "b", "c"])
+    arrays = representative_arrays(dataset, PRE, limit=9)
+    red = np.round(arrays[:, 0, 0, 0], 3)
+    assert len(arrays) == 9 and len(set(red)) == 3  # all three classes
+    np.testing.assert_array_equal(representative_arrays(dataset, PRE, limit=9), arrays)  # reproducible
 
 
 @pytest.mark.parametrize(

@@ -115,3 +115,14 @@ def test_export_without_bias_correction_writes_the_uncorrected_biases(run, tmp_p
     corrected, plain = biases(tmp_path / "corrected"), biases(tmp_path / "plain")
     changed = [name for name in plain if not np.array_equal(plain[name], corrected[name])]
     assert changed  # the correction moved some integer biases; the flag left them as quantized
+
+
+def test_export_int16_calibrates_on_the_run_images(run, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from effnet import runtime
+
+    assert main(["export", str(run), "--format", "onnx", "--quantize", "int16", "--out", str(tmp_path)]) == 0
+    assert "onnx (int16)" in capsys.readouterr().out
+    predictor = runtime.load(tmp_path / "model.onnx")
+    assert predictor.metadata.quantization == "int16"
+    assert list(predictor.metadata.labels) == [str(d) for d in range(10)]

@@ -68,11 +68,12 @@ def run_bench(
 
     - ``models``: names from `effnet.list_models()` (or ``family``: all of one family), or ``run_dir``: a
       folder written by `effnet train` (its model, labels and training images for calibration).
-    - ``formats``: ``"torch"`` (eager), ``"torch-compile"``, ``"onnx"``, ``"onnx-int8"`` (ONNX Runtime),
-      ``"tflite"``, ``"tflite-int8"`` (LiteRT). Files are exported once with `effnet.export` into
-      ``workdir`` (default: a temporary folder, removed afterwards; a given one is reused on the next call).
-      int8 files are calibrated on real images: the run's training images, else crops of the photos
-      scikit-learn / scikit-image ship.
+    - ``formats``: ``"torch"`` (eager), ``"torch-compile"``, ``"onnx"``, ``"onnx-int8"``, ``"onnx-int16"``
+      (ONNX Runtime), ``"tflite"``, ``"tflite-int8"``, ``"tflite-int16"`` (LiteRT). Files are exported once
+      with `effnet.export` into ``workdir`` (default: a temporary folder, removed afterwards; a given one is
+      reused on the next call). int16 files (int16 activations, int8 weights) are for NPUs; on a CPU they
+      measure the reference kernels. int8 and int16 files are calibrated on real images: the run's
+      training images, else crops of the photos scikit-learn / scikit-image ship.
     - ``threads``: CPU threads per measurement (PyTorch intra-op, ONNX Runtime intra-op, LiteRT interpreter).
     - ``runs`` timed calls after ``warmup`` calls, on a batch of ``batch`` real images at ``resolution``
       (default: the model's). A measurement whose p90 / median exceeds ``noise_ratio`` is repeated (twice at

@@ -22,7 +22,11 @@ from effnet.export import QuantizationConfig, export_onnx, export_tflite
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("torch", "torch-compile", "onnx", "onnx-int8", "tflite", "tflite-int8")
+FORMATS = (
+    *("torch", "torch-compile"),
+    *("onnx", "onnx-int8", "onnx-int16"),
+    *("tflite", "tflite-int8", "tflite-int16"),
+)
 Session = Callable[[np.ndarray], np.ndarray]
 
 
@@ -127,13 +131,14 @@ class CompiledTorchRunner(TorchRunner):
 class ExportedRunner(Runner):
     """An exported file run by `effnet.runtime` (ONNX Runtime or LiteRT) with ``num_threads``."""
 
-    quantize = False
+    quantization: str | None = None  # "int8" or "int16": calibrated on the representative images
 
     def export(self, target: Path) -> None:
         raise NotImplementedError
 
     def build(self) -> None:
-        self.path = self.workdir / f"{self.key}{'-int8' if self.quantize else ''}{self.suffix}"
+        mode = f"-{self.quantization}" if self.quantization else ""
+        self.path = self.workdir / f"{self.key}{mode}{self.suffix}"
         if self.path.exists():
             log.info("reusing %s", self.path)
             return
@@ -151,10 +156,12 @@ class ExportedRunner(Runner):
             raise FormatSkipped(str(error)) from None
         return predictor.predict_batch
 
-    def _int8_config(self, **kwargs: Any) -> QuantizationConfig:
+    def _calibrated_config(self) -> QuantizationConfig | None:
+        if self.quantization is None:
+            return None
         images = self.representative
         steps = max(1, len(images) * 2 // 3)  # the rest checks the quantized file
-        return QuantizationConfig("int8", images, quantization_steps=steps, **kwargs)
+        return QuantizationConfig(self.quantization, images, quantization_steps=steps)
 
 
 class OnnxRunner(ExportedRunner):
@@ -166,11 +173,10 @@ class OnnxRunner(ExportedRunner):
         super().build()
 
     def export(self, target: Path) -> None:
-        quantize = self._int8_config() if self.quantize else None
         export_onnx(
             self.model,
             target,
-            quantize=quantize,
+            quantize=self._calibrated_config(),
             representative_data=self.representative,
             labels=self.labels,
             dynamic_batch=self.batch > 1,
@@ -178,7 +184,11 @@ class OnnxRunner(ExportedRunner):
 
 
 class OnnxInt8Runner(OnnxRunner):
-    quantize = True
+    quantization = "int8"
+
+
+class OnnxInt16Runner(OnnxRunner):
+    quantization = "int16"
 
 
 class TFLiteRunner(ExportedRunner):
@@ -191,12 +201,10 @@ class TFLiteRunner(ExportedRunner):
         super().build()
 
     def export(self, target: Path) -> None:
-        # uint8 input and output, as TFLite Model Maker exports and as on-device pipelines feed frames
-        quantization = (
-            QuantizationConfig.for_int8(self.representative, self._int8_config().quantization_steps)
-            if self.quantize
-            else None
-        )
+        quantization = self._calibrated_config()
+        if self.quantization == "int8":
+            # uint8 input and output, as TFLite Model Maker exports and as on-device pipelines feed frames
+            quantization = QuantizationConfig.for_int8(self.representative, quantization.quantization_steps)
         export_tflite(
             self.model,
             target,
@@ -207,7 +215,11 @@ class TFLiteRunner(ExportedRunner):
 
 
 class TFLiteInt8Runner(TFLiteRunner):
-    quantize = True
+    quantization = "int8"
+
+
+class TFLiteInt16Runner(TFLiteRunner):
+    quantization = "int16"
 
 
 RUNNERS: dict[str, type[Runner]] = {
@@ -215,8 +227,10 @@ RUNNERS: dict[str, type[Runner]] = {
     "torch-compile": CompiledTorchRunner,
     "onnx": OnnxRunner,
     "onnx-int8": OnnxInt8Runner,
+    "onnx-int16": OnnxInt16Runner,
     "tflite": TFLiteRunner,
     "tflite-int8": TFLiteInt8Runner,
+    "tflite-int16": TFLiteInt16Runner,
 }
 
 

@@ -33,7 +33,9 @@ def export_embedder(
     TAR@FAR ... on pairs sampled from them, with the flip test).
 
     int8 files are ONNX Runtime static QDQ (uint8 activations, int8 per-channel weights) / LiteRT
-    full-integer with float32 input and output, calibrated on ``representative_data``.
+    full-integer with float32 input and output, calibrated on ``representative_data``; int16 files the same
+    with 16-bit activations (for NPUs: gdc and flatten heads lose less there than in int8, see
+    benchmarks/int8_embeddings.py).
     """
     from effnet.export import export_onnx, export_tflite
 
@@ -41,10 +43,11 @@ def export_embedder(
     for name in formats:
         if name not in FORMATS:
             raise ValueError(f"unknown export_format {name!r}; choose from {FORMATS}")
-    if quantization == "int8" and representative_data is None:
+    if quantization in ("int8", "int16") and representative_data is None:
         raise ValueError(
-            "int8 export calibrates on real images: pass representative_data=DataLoader.from_folder(...) "
-            "(a few hundred training images); a loaded model does not keep its training data"
+            f"{quantization} export calibrates on real images: pass "
+            "representative_data=DataLoader.from_folder(...) (a few hundred training images); a loaded model "
+            "does not keep its training data"
         )
     folder = Path(export_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -113,8 +113,9 @@ class Embedder:
         filename: str = "model",
     ) -> dict:
         """Write ``model.onnx`` and/or ``model.tflite`` (``export_format``), float or quantized
-        (``quantization``: None, "int8", "fp16", "dynamic"); int8 calibrates on ``representative_data``
-        (default: the training images). See `export_embedder` for what is measured and returned."""
+        (``quantization``: None, "int8", "int16", "fp16", "dynamic"); int8 / int16 calibrate on
+        ``representative_data`` (default: the training images). See `export_embedder` for what is
+        measured and returned."""
         from effnet.embedder.exporting import export_embedder
 
         data = representative_data if representative_data is not None else self.train_data

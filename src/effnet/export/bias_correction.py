@@ -76,9 +76,12 @@ class BiasCorrection:
         )
 
 
-def correct_biases(layers: BiasLayers, calibration: np.ndarray | None) -> BiasCorrection | None:
-    """Correct every layer of ``layers`` in order (see the module docstring); None when skipped (no
-    biased layers, or fewer than `MIN_IMAGES` calibration images)."""
+def correct_biases(
+    layers: BiasLayers, calibration: np.ndarray | None, max_images: int = CORRECTION_IMAGES
+) -> BiasCorrection | None:
+    """Correct every layer of ``layers`` in order (see the module docstring) on up to ``max_images``
+    calibration images; None when skipped (no biased layers, or fewer than `MIN_IMAGES` calibration
+    images)."""
     names = layers.names()
     if not names:
         log.info("bias correction skipped: no biased layers in the quantized file")
@@ -86,10 +89,10 @@ def correct_biases(layers: BiasLayers, calibration: np.ndarray | None) -> BiasCo
     if calibration is None or len(calibration) < MIN_IMAGES:
         log.info("bias correction skipped: fewer than %d calibration images", MIN_IMAGES)
         return None
-    images = calibration[:CORRECTION_IMAGES]
+    images = calibration[: max(max_images, MIN_IMAGES)]
     reference = layers.float_means(images)
     shifts, kept = [], 0
-    for index in tqdm(range(len(names)), desc="int8 bias correction", unit="layer", leave=False):
+    for index in tqdm(range(len(names)), desc="bias correction", unit="layer", leave=False):
         shift = significant_shift(reference[index] - layers.quantized_mean(index, images))
         layers.shift_bias(index, shift)
         shifts.append(np.abs(shift))

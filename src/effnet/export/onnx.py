@@ -25,6 +25,7 @@ from effnet.runtime.optional import import_optional
 log = logging.getLogger("effnet.export")
 
 MIN_OPSET = 18
+INT16_OPSET = 21  # the first opset whose QuantizeLinear / DequantizeLinear take 16-bit integers
 INPUT_NAME = "input"
 
 
@@ -42,9 +43,12 @@ def export_onnx(
     - ``quantize``: None (float32), ``"fp16"`` (float16 weights and compute, float32 input/output; half
       the size, but slower than float32 on x86 CPUs),
       ``"int8"`` (ONNX Runtime static QDQ quantization: int8 per-channel weights, uint8 activations
-      calibrated on ``representative_data``), ``"dynamic"`` (int8 weights, activations quantized at run
-      time; ONNX Runtime's dynamic quantization loses accuracy on depthwise convolutions and ran 11x
-      slower than float on Lite0: offered for completeness, not recommended), or a `QuantizationConfig`.
+      calibrated on ``representative_data``), ``"int16"`` (the same with uint16 activations: A16W8, for
+      NPUs with 16-bit kernels such as ONNX Runtime's QNN provider; the file is opset >= 21, and ONNX
+      Runtime's CPU provider runs it slower than float), ``"dynamic"`` (int8 weights, activations
+      quantized at run time; ONNX Runtime's dynamic quantization loses accuracy on depthwise
+      convolutions and ran 11x slower than float on Lite0: offered for completeness, not recommended), or
+      a `QuantizationConfig`.
     - ``representative_data``: see `QuantizationConfig`; required for int8, used for the check otherwise.
     - ``labels``: class names (default: ``model.labels``, or ImageNet's for a 1000-class model).
     - ``dynamic_batch``: any batch size instead of 1. The height and width stay fixed at
@@ -69,6 +73,8 @@ def export_onnx(
             "than float on CPUs (Lite0: 0.49 top-1 agreement, 11x the float latency in "
             "benchmarks/export_lite0.py); prefer quantize='int8'"
         )
+    if config is not None and config.mode == "int16":
+        opset = max(opset, INT16_OPSET)
     network = export_copy(model)
     quantization = config.mode if config is not None else "none"
     metadata = metadata_for(network, labels, "NCHW", quantization)
@@ -80,13 +86,14 @@ def export_onnx(
         _torch_to_onnx(network, float_file, dynamic_batch, opset, metadata.output)
         if config is None:
             proto = onnx.load(float_file)
-        elif config.mode == "int8":
-            proto = _quantize_int8(
+        elif config.calibrated:
+            proto = _quantize_static(
                 float_file,
                 work,
                 data.calibration,
                 input_range(network.preprocessing),
                 config.bias_correction,
+                sixteen_bit=config.mode == "int16",
             )
         elif config.mode == "fp16":
             proto = _to_float16(onnx.load(float_file))
@@ -128,13 +135,14 @@ def _torch_to_onnx(network: nn.Module, file: Path, dynamic_batch: bool, opset: i
 # at 224: uint8 activations with int8 weights (U8S8) ran at 3.8 ms vs 5.8 ms for int8 activations (S8S8, the
 # quantize_static default) and 6.5 ms for float, 1 thread, with the same top-1 agreement; see
 # benchmarks/export_lite0.py. MinMax calibration matched Percentile and Entropy in agreement and is the
-# fastest of the three.
-def _quantize_int8(
+# fastest of the three. ``sixteen_bit``: uint16 activations (A16W8), as NPU toolchains (QNN) expect.
+def _quantize_static(
     float_file: Path,
     work: Path,
     calibration: np.ndarray,
     value_range: tuple[float, float],
     bias_correction: bool,
+    sixteen_bit: bool = False,
 ):
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -149,7 +157,7 @@ def _quantize_int8(
         _CalibrationReader(calibration),
         quant_format=QuantFormat.QDQ,
         per_channel=True,  # per-tensor weights lose badly on depthwise convolutions
-        activation_type=QuantType.QUInt8,
+        activation_type=QuantType.QUInt16 if sixteen_bit else QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         calibrate_method=CalibrationMethod.MinMax,
         extra_options={

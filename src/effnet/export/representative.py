@@ -25,7 +25,8 @@ _ACCEPTED = (
 def representative_arrays(
     data: Any, preprocessing: Preprocessing, limit: int, in_chans: int = 3
 ) -> np.ndarray:
-    """Up to ``limit`` preprocessed images from ``data`` as one float32 (N, C, H, W) array.
+    """Up to ``limit`` preprocessed images from ``data`` as one float32 (N, C, H, W) array (from a larger
+    `ImageDataset`: ``limit`` images drawn with a fixed seed, so that every class is represented).
 
     Image files are decoded with the model's eval transform, in worker processes; unreadable ones are
     skipped with a warning. Arrays must already match the model input.
@@ -34,6 +35,10 @@ def representative_arrays(
         raise ValueError(f"int8 quantization needs representative_data: {_ACCEPTED}")
     expected = (in_chans, *preprocessing.input_size)
     if isinstance(data, ImageDataset):
+        if len(data) > limit:
+            # a seeded draw over the whole dataset: a folder (or a split of one) lists its images class by
+            # class, and its first `limit` images would calibrate on the first few classes only
+            data = data.shuffled(seed=0)
         arrays = _decode(data.paths[:limit], preprocessing)
     elif isinstance(data, (str, os.PathLike)):
         raise TypeError(

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from effnet.export.bias_correction import channel_means, correct_biases
+from effnet.export.bias_correction import CORRECTION_IMAGES, channel_means, correct_biases
 from effnet.export.checks import ExportedPath, check_export, export_data
 from effnet.export.files import destination, publish, staging_folder
 from effnet.export.metadata import metadata_for
@@ -41,6 +41,7 @@ from effnet.runtime.predictor import default_num_threads
 from effnet.runtime.tflite_engine import TFLitePredictor
 
 _FLOAT16_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+INT16_CORRECTION_IMAGES = 32
 
 
 def export_tflite(
@@ -144,7 +145,7 @@ def _quantize(
         model_recipe = recipe.dynamic_wi8_afp32()
         qsvs = None
     else:
-        base = recipe.static_wi8_ai8()
+        base = recipe.static_wi8_ai16() if config.mode == "int16" else recipe.static_wi8_ai8()
         model_recipe = [
             *base,
             _io_entry(base[0], "INPUT", config.inference_input_type),
@@ -155,8 +156,11 @@ def _quantize(
         qsvs, enable_progress_bar=False, enable_progress_report=False
     )
     quantized = bytearray(result.quantized_model)
-    if config.mode == "int8" and config.bias_correction:
-        correct_biases(TFLiteBiasLayers(float_model, quantized), calibration)
+    if config.calibrated and config.bias_correction:
+        # LiteRT runs int16 layers with its reference kernels (no XNNPACK), ~40x slower than int8: fewer
+        # images keep the correction to about a minute for Lite0 at 112 px
+        limit = INT16_CORRECTION_IMAGES if config.mode == "int16" else CORRECTION_IMAGES
+        correct_biases(TFLiteBiasLayers(float_model, quantized), calibration, max_images=limit)
     return bytes(quantized)
 
 
@@ -226,7 +230,8 @@ _DEAD = 0.05  # a channel whose float output is clipped on more than 95% of pixe
 
 class TFLiteBiasLayers:
     """`effnet.export.bias_correction.BiasLayers` for a full-integer .tflite file: CONV_2D,
-    DEPTHWISE_CONV_2D and FULLY_CONNECTED operators with an int32 bias, edited in place in the flatbuffer
+    DEPTHWISE_CONV_2D and FULLY_CONNECTED operators with an integer bias (int32; int64 in 16x8 files),
+    edited in place in the flatbuffer
     (``quantized``, a bytearray).
 
     The layers are read from "probe" copies of the float and quantized files in which every layer's output
@@ -282,7 +287,7 @@ class TFLiteBiasLayers:
         fraction = self._linear_fraction[index]
         shift = np.where(fraction > _DEAD, shift / np.maximum(fraction, _DEAD), 0.0)
         steps = np.round(shift / self._quantized[index].scale).astype(np.int64)
-        info = np.iinfo(np.int32)
+        info = np.iinfo(self._quantized[index].bias.dtype)
         for layers in (self._quantized, self._probe):
             bias = layers[index].bias
             bias[:] = (bias.astype(np.int64) + steps).clip(info.min, info.max)
@@ -292,14 +297,15 @@ class TFLiteBiasLayers:
 class _BiasedLayer:
     name: str  # of the output tensor
     tensor: int  # its index
-    bias: np.ndarray  # int32, a writable view into the model's bytes
+    bias: np.ndarray  # int32 (int64 with int16 activations), a writable view into the model's bytes
     scale: np.ndarray  # the bias's quantization scale per output channel
     linear_range: tuple[float, float]  # where the fused activation is the identity
 
 
 def _biased_layers(model_bytes: bytearray, quantized: bool = True) -> list[_BiasedLayer]:
     """The CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED operators of the first subgraph, in order, with
-    an int32 bias (``quantized``), or a float32 one (a float file: only names and outputs are used)."""
+    an integer bias (``quantized``: int32, or int64 with int16 activations), or a float32 one (a float
+    file: only names and outputs are used)."""
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.Model.GetRootAs(model_bytes, 0)
@@ -315,8 +321,9 @@ def _biased_layers(model_bytes: bytearray, quantized: bool = True) -> list[_Bias
             continue
         bias = graph.Tensors(int(inputs[2]))
         values = _buffer_view(model_bytes, model.Buffers(bias.Buffer()))
-        wanted = schema.TensorType.INT32 if quantized else schema.TensorType.FLOAT32
-        if bias.Type() != wanted or values is None:
+        integers = {schema.TensorType.INT32: np.int32, schema.TensorType.INT64: np.int64}
+        wanted = integers if quantized else {schema.TensorType.FLOAT32: np.float32}
+        if bias.Type() not in wanted or values is None:
             continue
         options = getattr(schema, options_name)()
         table = operator.BuiltinOptions()
@@ -328,7 +335,7 @@ def _biased_layers(model_bytes: bytearray, quantized: bool = True) -> list[_Bias
             _BiasedLayer(
                 graph.Tensors(output).Name().decode(),
                 output,
-                values.view(np.int32),
+                values.view(wanted[bias.Type()]),
                 np.asarray(scale, np.float64),
                 _ACTIVATION_RANGES.get(options.FusedActivationFunction(), (-np.inf, np.inf)),
             )

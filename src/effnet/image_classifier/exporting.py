@@ -103,11 +103,12 @@ def export_classifier(
     for name in formats:
         if name == "tflite":
             quantization = _quantization(classifier, quantization_config, representative_data, "tflite")
-            written[name] = Path(export_tflite(classifier.network, tflite_path, quantization, labels=labels))
+            # the ExportedPath itself: its .check (what the export measured) is what `effnet export` prints
+            written[name] = export_tflite(classifier.network, tflite_path, quantization, labels=labels)
         elif name == "onnx":
             quantization = _quantization(classifier, quantization_config, representative_data, "onnx")
-            written[name] = Path(
-                export_onnx(classifier.network, folder / onnx_filename, quantization, labels=labels)
+            written[name] = export_onnx(
+                classifier.network, folder / onnx_filename, quantization, labels=labels
             )
         elif name == "label":
             write_text(label_path, "\n".join(labels) + "\n")

@@ -27,7 +27,7 @@ from effnet.preprocessing import Preprocessing
 METADATA_VERSION = 1
 LAYOUTS = ("NCHW", "NHWC")
 OUTPUTS = ("logits", "features")
-QUANTIZATIONS = ("none", "int8", "fp16", "dynamic")
+QUANTIZATIONS = ("none", "int8", "int16", "fp16", "dynamic")
 TFLITE_METADATA_FILE = "effnet.json"
 TFLITE_LABELS_FILE = "labels.txt"
 _VERSION_KEY = "effnet_metadata_version"
