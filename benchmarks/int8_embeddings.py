@@ -31,7 +31,7 @@ import effnet
 from effnet import runtime
 from effnet.data.transforms import EvalTransform
 from effnet.export import QuantizationConfig, export_onnx, export_tflite
-from machine import describe
+from machine import describe, log_seconds, save_table
 
 HEADS = ("gap", "gdc", "flatten")
 BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
@@ -114,11 +114,7 @@ def main() -> None:
                             )
                             cosine = mean_cosine(runtime.load(path).predict_batch(test), reference)
                             cells.append(f"{cosine:.4f}")
-                            print(
-                                f"  ({engine}, corrected={corrected}: {time.perf_counter() - began:.0f} s)",
-                                file=sys.stderr,
-                                flush=True,
-                            )
+                            log_seconds(f"{engine}, corrected={corrected}", began)
                     line = f"| `{backbone}` | {head} | {data} | " + " | ".join(cells) + " |"
                     lines.append(line)
                     print(line, flush=True)
@@ -127,11 +123,7 @@ def main() -> None:
         f'images per dataset ({args.images // 2} calibration images); 112 px, 512-d; "corrected" = per-layer '
         "bias correction (the default)."
     )
-    print(footer)
-    if args.out:
-        Path(args.out).write_text(
-            f"<!-- python {' '.join(sys.argv)} -->\n" + "\n".join(lines) + "\n" + footer + "\n"
-        )
+    save_table(args.out, lines, footer)
 
 
 if __name__ == "__main__":

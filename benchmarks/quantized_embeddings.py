@@ -29,7 +29,7 @@ from effnet import embedder
 from effnet.data.samples import write_digits_folder
 from effnet.export import QuantizationConfig
 from int8_embeddings import BACKBONES, HEADS
-from machine import describe
+from machine import describe, log_seconds, save_table
 from recognition_digits import open_set_split
 
 FORMATS = ("onnx", "tflite")
@@ -99,11 +99,7 @@ def main() -> None:
                     result = model.export(folder, file_format, config, validation_data=held_out)[file_format]
                     accuracy = result["verification"]["accuracy"]
                     cells.append(f"{result['mean_cosine']:.4f} / {accuracy:.3f}")
-                    print(
-                        f"  ({backbone} {head} {file_format} {mode}: {time.perf_counter() - began:.0f} s)",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    log_seconds(f"{backbone} {head} {file_format} {mode}", began)
                 line = f"| `{backbone}` | {head} | {float_accuracy:.3f} | " + " | ".join(cells) + " |"
                 lines.append(line)
                 print(line, flush=True)
@@ -113,11 +109,7 @@ def main() -> None:
         "mean cosine similarity of the file's embeddings to PyTorch's on 200 images of identities 7-9; acc = "
         "verification accuracy (10-fold) on pairs of identities 7-9, the file's next to the float model's."
     )
-    print(footer)
-    if args.out:
-        Path(args.out).write_text(
-            f"<!-- python {' '.join(sys.argv)} -->\n" + "\n".join(lines) + "\n" + footer + "\n"
-        )
+    save_table(args.out, lines, footer)
 
 
 if __name__ == "__main__":

@@ -106,3 +106,37 @@ def test_tflite_int16_biases_are_int64_and_get_corrected(features, images, files
     assert cosine_to_torch(features, written["int16"], held_out) >= cosine_to_torch(
         features, written["int16-plain"], held_out
     )
+
+
+class DeadBranch(torch.nn.Module):
+    """A depthwise convolution + ReLU6 whose output is zero on every image (a dead channel group, as in an
+    untrained or pruned network): its calibrated range is empty."""
+
+    def __init__(self):
+        super().__init__()
+        from effnet.preprocessing import Preprocessing
+
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.dead = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        torch.nn.init.zeros_(self.dead.weight)
+        torch.nn.init.zeros_(self.dead.bias)
+        self.fc = torch.nn.Linear(8, 4)
+        self.preprocessing = Preprocessing(input_size=32)
+
+    def forward(self, x):
+        x = torch.clamp(self.conv(x), 0, 6)
+        x = torch.clamp(self.dead(x), 0, 6) + x
+        return self.fc(x.mean((2, 3)))
+
+
+@pytest.mark.parametrize("mode", ["int8", "int16"])
+def test_a_dead_activation_still_gives_a_loadable_tflite_file(tmp_path, mode):
+    """Its scale would make the fused ReLU6 bound (6 / scale) overflow int32: LiteRT refused the file."""
+    pytest.importorskip("litert_torch")
+    pytest.importorskip("ai_edge_quantizer")
+    torch.manual_seed(0)
+    model = DeadBranch().eval()
+    images = np.random.default_rng(0).standard_normal((40, 3, 32, 32)).astype(np.float32)
+    config = QuantizationConfig(mode, images, quantization_steps=24, bias_correction=False)
+    path = export_tflite(model, tmp_path / "dead.tflite", config)
+    assert path.check.top1_agreement >= 0.9

@@ -42,6 +42,7 @@ from effnet.runtime.tflite_engine import TFLitePredictor
 
 _FLOAT16_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 INT16_CORRECTION_IMAGES = 32
+_MIN_RANGE = 1e-3  # of a calibrated activation: 6 / (1e-3 / 32767) still fits int32
 
 
 def export_tflite(
@@ -208,6 +209,12 @@ def _calibrate(
     nhwc = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
     calib.calibrate({signature: [{argument: image[None]} for image in nhwc]}, manager)
     qsvs = calib.get_model_qsvs()
+    for qsv in qsvs.values():
+        # A tensor that was (almost) all zeros on the calibration images (a dead channel group in an untrained
+        # or pruned network) would get a scale so small that a fused ReLU6's bound, 6 / scale, overflows int32
+        # and LiteRT refuses the file ("no_integer_overflow_from_quantization"): give it a minimum range.
+        if "min" in qsv and "max" in qsv:
+            qsv["max"] = np.maximum(qsv["max"], qsv["min"] + _MIN_RANGE)
     # The input's range is what any image can produce, not what the calibration images happened to span.
     input_tensor = interpreter.get_input_details()[0]["name"]
     if input_tensor in qsvs:
