@@ -74,3 +74,26 @@ def test_missing_optional_package_is_one_clear_line(
         export(small_model, tmp_path / ("model" + (".tflite" if export is export_tflite else ".onnx")))
     assert str(error.value) == message
     assert list(tmp_path.iterdir()) == []
+
+
+def quantizer_crash(*args, **kwargs):
+    raise ValueError("calibration table has no entry for tensor 'x'\n(and a long engine trace)")
+
+
+@pytest.mark.parametrize("file_format", ["onnx", "tflite"])
+def test_a_failing_quantizer_is_one_line_and_leaves_no_files(
+    small_model, small_images, tmp_path, monkeypatch, file_format
+):
+    if file_format == "tflite":
+        pytest.importorskip("litert_torch")
+        pytest.importorskip("ai_edge_quantizer")
+        monkeypatch.setattr(tflite_export, "_quantize", quantizer_crash)
+        export = export_tflite
+    else:
+        pytest.importorskip("onnxscript")
+        monkeypatch.setattr(onnx_export, "_quantize_static", quantizer_crash)
+        export = export_onnx
+    expected = r"^int16 .*quantization of efficientnet_lite0 failed: calibration table .*'x'; nothing was"
+    with pytest.raises(RuntimeError, match=expected):
+        export(small_model, tmp_path / f"m.{file_format}", "int16", representative_data=small_images[:16])
+    assert list(tmp_path.iterdir()) == []

@@ -87,14 +87,21 @@ def export_onnx(
         if config is None:
             proto = onnx.load(float_file)
         elif config.calibrated:
-            proto = _quantize_static(
-                float_file,
-                work,
-                data.calibration,
-                input_range(network.preprocessing),
-                config.bias_correction,
-                sixteen_bit=config.mode == "int16",
-            )
+            try:
+                proto = _quantize_static(
+                    float_file,
+                    work,
+                    data.calibration,
+                    input_range(network.preprocessing),
+                    config.bias_correction,
+                    sixteen_bit=config.mode == "int16",
+                )
+            except Exception as error:  # ONNX Runtime's quantizer raises many exception types
+                name = getattr(network, "name", type(network).__name__)
+                raise RuntimeError(
+                    f"{config.mode} ONNX quantization of {name} failed: {short_reason(error)}; nothing was "
+                    "written"
+                ) from error
         elif config.mode == "fp16":
             proto = _to_float16(onnx.load(float_file))
         else:

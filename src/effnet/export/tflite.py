@@ -90,7 +90,15 @@ def export_tflite(
         if config is None:
             os.replace(float_file, staged)
         else:
-            staged.write_bytes(_quantize(float_file.read_bytes(), config, data.calibration, network))
+            try:
+                quantized = _quantize(float_file.read_bytes(), config, data.calibration, network)
+            except Exception as error:  # ai-edge-quantizer / LiteRT raise many exception types
+                name = getattr(network, "name", type(network).__name__)
+                raise RuntimeError(
+                    f"{config.mode} .tflite quantization of {name} failed: {short_reason(error)}; nothing "
+                    "was written"
+                ) from error
+            staged.write_bytes(quantized)
         append_tflite_metadata(staged, metadata)
         check = check_export(
             TFLitePredictor(staged),
