@@ -142,9 +142,9 @@ class Predictor:
                 f"{expected[3]}) float32, got {tuple(array.shape)}; use predict() for image files, or "
                 "effnet.data.transforms_for(predictor.preprocessing) to preprocess"
             )
-        if self.input_layout == "NHWC":
-            array = array.transpose(0, 2, 3, 1)
-        array = np.ascontiguousarray(self._quantize_input(array))
+        # quantize on the contiguous array, then change the layout of the (smaller) integer copy
+        array = self._quantize_input(array)
+        array = nchw_to_nhwc(array) if self.input_layout == "NHWC" else np.ascontiguousarray(array)
         fixed = self.input_spec.shape[0]
         step = fixed or _DYNAMIC_BATCH
         outputs = []
@@ -236,14 +236,31 @@ class Predictor:
         if not spec.quantized:
             return array.astype(spec.dtype, copy=False)
         info = np.iinfo(spec.dtype)
-        scaled = np.round(array / spec.scale) + spec.zero_point
-        return np.clip(scaled, info.min, info.max).astype(spec.dtype)
+        scaled = array / np.float32(spec.scale)  # in place from here: one float32 temporary
+        scaled += np.float32(spec.zero_point)
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, info.min, info.max, out=scaled)
+        return scaled.astype(spec.dtype)
 
     def _dequantize_output(self, array: np.ndarray) -> np.ndarray:
         spec = self.output_spec
         if not spec.quantized:
             return array.astype(np.float32, copy=False)
         return ((array.astype(np.float32) - spec.zero_point) * spec.scale).astype(np.float32)
+
+
+def nchw_to_nhwc(array: np.ndarray) -> np.ndarray:
+    """A contiguous NHWC copy of an NCHW array. For image inputs (a few channels) it writes one channel at a
+    time: numpy's transposing copy reads with a 3-element stride and took 0.26 ms for a 224 px uint8 image,
+    this 0.04 ms (a tenth of a Lite0 int8 inference on 2 threads)."""
+    count, channels, height, width = array.shape
+    if channels > 4:
+        return np.ascontiguousarray(array.transpose(0, 2, 3, 1))
+    result = np.empty((count, height, width, channels), array.dtype)
+    pixels = result.reshape(count, height * width, channels)
+    for channel in range(channels):
+        pixels[:, :, channel] = array[:, channel].reshape(count, height * width)
+    return result
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
