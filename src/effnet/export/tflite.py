@@ -37,7 +37,7 @@ from effnet.export.torch_model import export_copy, input_channels, input_range, 
 from effnet.runtime.errors import short_reason
 from effnet.runtime.metadata import append_tflite_metadata
 from effnet.runtime.optional import import_optional
-from effnet.runtime.predictor import default_num_threads
+from effnet.runtime.predictor import default_num_threads, nchw_to_nhwc
 from effnet.runtime.tflite_engine import TFLitePredictor
 
 _FLOAT16_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -114,7 +114,7 @@ def export_tflite(
 
 def _torch_to_tflite(litert_torch: Any, network: nn.Module, file: Path) -> None:
     nchw = random_inputs(network.preprocessing, input_channels(network), 1)
-    sample = torch.from_numpy(np.ascontiguousarray(nchw.transpose(0, 2, 3, 1)))
+    sample = torch.from_numpy(nchw_to_nhwc(nchw))
     wrapped = litert_torch.to_channel_last_io(network, args=[0]).eval()
     try:
         with _quiet_litert():
@@ -214,7 +214,7 @@ def _calibrate(
     calib = calibrator.Calibrator(
         float_model, num_threads=default_num_threads(), qsv_update_func=qsv_utils.min_max_update
     )
-    nhwc = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
+    nhwc = nchw_to_nhwc(images)
     calib.calibrate({signature: [{argument: image[None]} for image in nhwc]}, manager)
     qsvs = calib.get_model_qsvs()
     for qsv in qsvs.values():
@@ -388,7 +388,7 @@ def _interpreter(model: bytes) -> Any:
 
 def _nhwc(images: np.ndarray) -> Iterator[np.ndarray]:
     for image in images:
-        yield np.ascontiguousarray(image.transpose(1, 2, 0))[None]
+        yield nchw_to_nhwc(image[None])
 
 
 def _invoke(interpreter: Any, image: np.ndarray) -> None:
