@@ -13,6 +13,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from effnet.runtime.errors import short_reason
 
 
 def destination(path: str | os.PathLike, suffix: str) -> Path:
@@ -35,6 +38,17 @@ def staging_folder(target: Path) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def one_line_failure(step: str, network: Any) -> Iterator[None]:
+    """Re-raise a failure of ``step`` (torch.export, a converter, a quantizer: each raises many exception
+    types, with pages of engine trace) as one RuntimeError line naming the step and the model."""
+    try:
+        yield
+    except Exception as error:
+        name = getattr(network, "name", type(network).__name__)
+        raise RuntimeError(f"{step} of {name} failed: {short_reason(error)}; nothing was written") from error
 
 
 def publish(staged: Path, target: Path) -> None:

@@ -14,11 +14,10 @@ from torch import nn
 
 from effnet.export.bias_correction import channel_means, correct_biases
 from effnet.export.checks import ExportedPath, check_export, export_data
-from effnet.export.files import destination, publish, staging_folder
+from effnet.export.files import destination, one_line_failure, publish, staging_folder
 from effnet.export.metadata import metadata_for
 from effnet.export.quantization import QuantizationConfig, resolve_quantization
 from effnet.export.torch_model import export_copy, input_channels, input_range, random_inputs
-from effnet.runtime.errors import short_reason
 from effnet.runtime.onnx_engine import OnnxPredictor
 from effnet.runtime.optional import import_optional
 
@@ -87,7 +86,7 @@ def export_onnx(
         if config is None:
             proto = onnx.load(float_file)
         elif config.calibrated:
-            try:
+            with one_line_failure(f"{config.mode} ONNX quantization", network):
                 proto = _quantize_static(
                     float_file,
                     work,
@@ -96,12 +95,6 @@ def export_onnx(
                     config.bias_correction,
                     sixteen_bit=config.mode == "int16",
                 )
-            except Exception as error:  # ONNX Runtime's quantizer raises many exception types
-                name = getattr(network, "name", type(network).__name__)
-                raise RuntimeError(
-                    f"{config.mode} ONNX quantization of {name} failed: {short_reason(error)}; nothing was "
-                    "written"
-                ) from error
         elif config.mode == "fp16":
             proto = _to_float16(onnx.load(float_file))
         else:
@@ -120,7 +113,7 @@ def export_onnx(
 def _torch_to_onnx(network: nn.Module, file: Path, dynamic_batch: bool, opset: int, output: str) -> None:
     sample = torch.from_numpy(random_inputs(network.preprocessing, input_channels(network), 1))
     dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
-    try:
+    with one_line_failure("ONNX export", network):
         torch.onnx.export(
             network,
             (sample,),
@@ -133,9 +126,6 @@ def _torch_to_onnx(network: nn.Module, file: Path, dynamic_batch: bool, opset: i
             dynamic_shapes=dynamic_shapes,
             verbose=False,
         )
-    except Exception as error:  # torch.export / onnxscript raise many exception types
-        name = getattr(network, "name", type(network).__name__)
-        raise RuntimeError(f"ONNX export of {name} failed: {short_reason(error)}") from error
 
 
 # ONNX Runtime static quantization, QDQ format. Measured on the project's x86 CPU (AVX-512 VNNI), Lite0

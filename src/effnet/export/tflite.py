@@ -30,14 +30,13 @@ from torch import nn
 
 from effnet.export.bias_correction import CORRECTION_IMAGES, channel_means, correct_biases
 from effnet.export.checks import ExportedPath, check_export, export_data
-from effnet.export.files import destination, publish, staging_folder
+from effnet.export.files import destination, one_line_failure, publish, staging_folder
 from effnet.export.metadata import metadata_for
 from effnet.export.quantization import QuantizationConfig, resolve_quantization
 from effnet.export.torch_model import export_copy, input_channels, input_range, random_inputs
-from effnet.runtime.errors import short_reason
 from effnet.runtime.metadata import append_tflite_metadata
 from effnet.runtime.optional import import_optional
-from effnet.runtime.predictor import default_num_threads, nchw_to_nhwc
+from effnet.runtime.predictor import default_num_threads, nchw_to_nhwc, to_integers
 from effnet.runtime.tflite_engine import TFLitePredictor
 
 _FLOAT16_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -90,14 +89,8 @@ def export_tflite(
         if config is None:
             os.replace(float_file, staged)
         else:
-            try:
+            with one_line_failure(f"{config.mode} .tflite quantization", network):
                 quantized = _quantize(float_file.read_bytes(), config, data.calibration, network)
-            except Exception as error:  # ai-edge-quantizer / LiteRT raise many exception types
-                name = getattr(network, "name", type(network).__name__)
-                raise RuntimeError(
-                    f"{config.mode} .tflite quantization of {name} failed: {short_reason(error)}; nothing "
-                    "was written"
-                ) from error
             staged.write_bytes(quantized)
         append_tflite_metadata(staged, metadata)
         check = check_export(
@@ -116,12 +109,8 @@ def _torch_to_tflite(litert_torch: Any, network: nn.Module, file: Path) -> None:
     nchw = random_inputs(network.preprocessing, input_channels(network), 1)
     sample = torch.from_numpy(nchw_to_nhwc(nchw))
     wrapped = litert_torch.to_channel_last_io(network, args=[0]).eval()
-    try:
-        with _quiet_litert():
-            litert_torch.convert(wrapped, (sample,)).export(str(file))
-    except Exception as error:  # torch.export / the MLIR converter raise many exception types
-        name = getattr(network, "name", type(network).__name__)
-        raise RuntimeError(f".tflite conversion of {name} failed: {short_reason(error)}") from error
+    with one_line_failure(".tflite conversion", network), _quiet_litert():
+        litert_torch.convert(wrapped, (sample,)).export(str(file))
 
 
 @contextlib.contextmanager
@@ -396,7 +385,6 @@ def _invoke(interpreter: Any, image: np.ndarray) -> None:
     detail = interpreter.get_input_details()[0]
     if detail["dtype"] != np.float32:
         scale, zero_point = detail["quantization"]
-        info = np.iinfo(detail["dtype"])
-        image = np.clip(np.round(image / scale) + zero_point, info.min, info.max).astype(detail["dtype"])
+        image = to_integers(image, scale, zero_point, detail["dtype"])
     interpreter.set_tensor(detail["index"], image)
     interpreter.invoke()

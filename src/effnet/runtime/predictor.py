@@ -235,18 +235,23 @@ class Predictor:
         spec = self.input_spec
         if not spec.quantized:
             return array.astype(spec.dtype, copy=False)
-        info = np.iinfo(spec.dtype)
-        scaled = array / np.float32(spec.scale)  # in place from here: one float32 temporary
-        scaled += np.float32(spec.zero_point)
-        np.rint(scaled, out=scaled)
-        np.clip(scaled, info.min, info.max, out=scaled)
-        return scaled.astype(spec.dtype)
+        return to_integers(array, spec.scale, spec.zero_point, spec.dtype)
 
     def _dequantize_output(self, array: np.ndarray) -> np.ndarray:
         spec = self.output_spec
         if not spec.quantized:
             return array.astype(np.float32, copy=False)
         return ((array.astype(np.float32) - spec.zero_point) * spec.scale).astype(np.float32)
+
+
+def to_integers(array: np.ndarray, scale: float, zero_point: int, dtype: Any) -> np.ndarray:
+    """``round(array / scale) + zero_point`` clipped to ``dtype``: a quantized file's integer input."""
+    info = np.iinfo(dtype)
+    scaled = array / np.float32(scale)  # in place from here: one float32 temporary
+    scaled += np.float32(zero_point)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, info.min, info.max, out=scaled)
+    return scaled.astype(dtype)
 
 
 def nchw_to_nhwc(array: np.ndarray) -> np.ndarray:
