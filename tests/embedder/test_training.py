@@ -134,3 +134,24 @@ def test_cli_embed_train_with_run_options_and_resume(digits, tmp_path, capsys, o
     assert main([*args, "--resume"]) == 0  # nothing left to train: loads the last checkpoint
     again = json.loads(capsys.readouterr().out)
     assert again["verification"]["accuracy"] == result["verification"]["accuracy"]
+
+
+def test_cli_export_writes_an_embedder_run(digits, uninterrupted, tmp_path, capsys, one_torch_thread):
+    pytest.importorskip("onnxruntime")
+    from effnet import runtime
+
+    _, train, _ = digits
+    run, identities, out = uninterrupted.save(tmp_path / "run"), tmp_path / "identities", tmp_path / "export"
+    for path, label in zip(train.paths, train.labels, strict=True):
+        folder = identities / train.index_to_label[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, folder)
+    args = ["export", str(run), "--format", "onnx", "--quantize", "int8", "--out", str(out)]
+    assert main(args) == 2  # nothing to calibrate on: an embedder run keeps no image list
+    assert "pass --calibration IDENTITY_FOLDER" in capsys.readouterr().err
+    assert main([*args, "--calibration", str(identities), "--finetune-steps", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "onnx (int8)" in printed and "cosine" in printed
+    predictor = runtime.load(out / "model.onnx")
+    assert predictor.metadata.quantization == "int8"
+    assert predictor.predict_batch(np.zeros((1, 3, 32, 32), np.float32)).shape == (1, 32)

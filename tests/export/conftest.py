@@ -45,6 +45,12 @@ def photo_crops():
 
 
 @pytest.fixture(scope="session")
+def test_photo_crops():
+    """``test_photo_crops(count, seed)``: crops of the test photos (held out from calibration)."""
+    return lambda count, seed: crops_of(TEST_PHOTOS, count, seed)
+
+
+@pytest.fixture(scope="session")
 def photo_paths(tmp_path_factory):
     folder = tmp_path_factory.mktemp("photos")
     paths = {}

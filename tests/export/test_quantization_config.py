@@ -35,6 +35,18 @@ def test_int16_is_calibrated_like_int8_with_float_input_and_output():
     assert not QuantizationConfig("fp16").calibrated and not QuantizationConfig("dynamic").calibrated
 
 
+def test_finetune_steps_is_off_by_default_and_replaces_bias_correction():
+    data = np.zeros((2, 3, 8, 8), np.float32)
+    assert QuantizationConfig.for_int8(data).finetune_steps == 0
+    assert QuantizationConfig.for_int8(data).corrects_biases
+    tuned = QuantizationConfig.for_int8(data, finetune_steps=300)
+    # the fine-tuning moved the layers' means on purpose: bias correction would pull them back
+    assert tuned.finetune_steps == 300 and tuned.bias_correction and not tuned.corrects_biases
+    assert QuantizationConfig.for_int16(data, finetune_steps=5).finetune_steps == 5
+    assert not QuantizationConfig("int8", bias_correction=False).corrects_biases
+    assert not QuantizationConfig("fp16").corrects_biases
+
+
 def test_from_name_and_resolve():
     assert QuantizationConfig.from_name(None) is None
     assert QuantizationConfig.from_name("none") is None
@@ -55,6 +67,10 @@ def test_from_name_and_resolve():
         ({"mode": "fp16", "inference_input_type": "uint8"}, "keeps float32 input and output"),
         ({"mode": "int16", "inference_output_type": "int8"}, "keeps float32 input and output"),
         ({"mode": "int8", "quantization_steps": 0}, "quantization_steps must be a positive integer"),
+        ({"mode": "int8", "finetune_steps": -1}, "finetune_steps must be a non-negative integer"),
+        ({"mode": "int8", "finetune_steps": 1.5}, "finetune_steps must be a non-negative integer"),
+        ({"mode": "fp16", "finetune_steps": 10}, "finetune_steps applies to int8 and int16"),
+        ({"mode": "dynamic", "finetune_steps": 10}, "finetune_steps applies to int8 and int16"),
     ],
 )
 def test_invalid_configs_say_what_is_allowed(kwargs, message):

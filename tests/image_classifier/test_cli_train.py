@@ -126,3 +126,16 @@ def test_export_int16_calibrates_on_the_run_images(run, tmp_path, capsys):
     predictor = runtime.load(tmp_path / "model.onnx")
     assert predictor.metadata.quantization == "int16"
     assert list(predictor.metadata.labels) == [str(d) for d in range(10)]
+
+
+def test_export_finetune_steps_fine_tunes_before_quantizing(run, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from effnet import runtime
+
+    out = tmp_path / "tuned"
+    args = ["export", str(run), "--format", "onnx", "--finetune-steps", "3", "--out", str(out)]
+    assert main(args) == 0
+    assert "onnx (int8)" in capsys.readouterr().out
+    assert runtime.load(out / "model.onnx").metadata.quantization == "int8"
+    assert main(["export", str(run), "--quantize", "fp16", "--finetune-steps", "3", "--out", str(out)]) == 2
+    assert "--finetune-steps applies to --quantize int8 or int16, not fp16" in capsys.readouterr().err

@@ -23,29 +23,28 @@ def calibration_data(run: Path, limit: int = 500) -> DataLoader | None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     run = Path(args.run_dir)
-    classifier = load(run)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     unknown = sorted(set(formats) - {"tflite", "onnx"})
     if unknown:
         raise ValueError(f"--format: unknown {unknown}; choose tflite and/or onnx")
-    if args.quantize == "none":
-        quantization = None
-    elif args.quantize in ("int8", "int16"):
+    if args.finetune_steps and args.quantize not in ("int8", "int16"):
+        raise ValueError(f"--finetune-steps applies to --quantize int8 or int16, not {args.quantize}")
+    out = Path(args.out) if args.out else run / "export"
+    if _is_embedder_run(run):
+        return _export_embedder(args, run, formats, out)
+    classifier = load(run)
+    quantization: QuantizationConfig | str | None = _configured(args, None)
+    if args.quantize in ("int8", "int16"):
         data = DataLoader.from_folder(args.calibration) if args.calibration else calibration_data(run)
         if data is None:
             raise ValueError(
                 f"{run}: no splits.json to calibrate {args.quantize} on; pass --calibration IMAGE_FOLDER"
             )
         classifier.train_data = data
-        correct = not args.no_bias_correction
-        if args.quantize == "int16":
-            quantization = QuantizationConfig.for_int16(data, bias_correction=correct)
-        else:
-            # Model Maker's default (uint8 in/out in .tflite), or the same without per-layer bias correction
-            quantization = "default" if correct else QuantizationConfig.for_int8(data, bias_correction=False)
-    else:
-        quantization = QuantizationConfig(args.quantize)
-    out = Path(args.out) if args.out else run / "export"
+        # int8: Model Maker's uint8 input and output in .tflite ("default" when nothing else is asked for)
+        quantization = _configured(args, data, integer_io=True)
+        if args.quantize == "int8" and quantization.corrects_biases:
+            quantization = "default"
     written = classifier.export(out, export_format=[*formats, "label"], quantization_config=quantization)
     for name, path in written.items():
         check = getattr(path, "check", None)
@@ -53,9 +52,57 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configured(
+    args: argparse.Namespace, data: DataLoader | None, integer_io: bool = False
+) -> QuantizationConfig | None:
+    """The `QuantizationConfig` that --quantize, --no-bias-correction and --finetune-steps ask for;
+    ``integer_io``: int8 .tflite files take and return uint8 (float32 otherwise)."""
+    if args.quantize == "none":
+        return None
+    if args.quantize not in ("int8", "int16"):
+        return QuantizationConfig(args.quantize)
+    io_type = "uint8" if integer_io and args.quantize == "int8" else "float32"
+    return QuantizationConfig(
+        args.quantize,
+        data,
+        inference_input_type=io_type,
+        inference_output_type=io_type,
+        bias_correction=not args.no_bias_correction,
+        finetune_steps=args.finetune_steps,
+    )
+
+
+def _is_embedder_run(run: Path) -> bool:
+    from effnet.embedder.model import CONFIG_FILE, FORMAT
+
+    try:
+        return json.loads((run / CONFIG_FILE).read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _export_embedder(args: argparse.Namespace, run: Path, formats: list[str], out: Path) -> int:
+    """An `effnet embed-train` run: the embedding model's files (float32 input and output), checked against
+    PyTorch by mean cosine similarity."""
+    from effnet import embedder
+
+    data = None
+    if args.quantize in ("int8", "int16"):
+        if not args.calibration:
+            raise ValueError(
+                f"{run}: an embedder run does not keep its training images; pass --calibration "
+                f"IDENTITY_FOLDER (a few hundred training images) to calibrate {args.quantize} on"
+            )
+        data = DataLoader.from_folder(args.calibration)
+    written = embedder.load(run).export(out, formats, _configured(args, data), representative_data=data)
+    for name, entry in written.items():
+        print(f"{name:7s} {entry['path']}  {entry['bytes'] / 1e6:.2f} MB  ({entry['check']})")
+    return 0
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a trained run to .tflite and/or .onnx")
-    p.add_argument("run_dir", help="run folder written by `effnet train`")
+    p.add_argument("run_dir", help="run folder written by `effnet train` or `effnet embed-train`")
     p.add_argument("--format", default="tflite", help="comma-separated: tflite, onnx (default: tflite)")
     p.add_argument(
         "--quantize",
@@ -66,12 +113,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--calibration",
-        help="image folder to calibrate int8 / int16 on (default: the run's training images)",
+        help="image folder to calibrate int8 / int16 on (default: a classifier run's training images; "
+        "required for an embedder run)",
     )
     p.add_argument(
         "--no-bias-correction",
         action="store_true",
         help="int8 / int16: skip per-layer bias correction (faster export, less accurate file)",
+    )
+    p.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="int8 / int16: quantization-aware fine-tuning of a copy for N steps on the calibration images "
+        "before exporting (a few hundred; for models that lose too much in post-training quantization)",
     )
     p.add_argument("--out", help="output folder (default: RUN_DIR/export)")
     p.set_defaults(func=cmd_export)

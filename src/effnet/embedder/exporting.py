@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from effnet.data import ImageDataset
 from effnet.models.embedding import EmbeddingNet
+
+if TYPE_CHECKING:
+    from effnet.export.quantization import QuantizationConfig
 
 FORMATS = ("onnx", "tflite")
 AGREEMENT_IMAGES = 200  # held-out images the float-vs-file cosine similarity is measured on
@@ -21,7 +24,7 @@ def export_embedder(
     network: EmbeddingNet,
     export_dir: str | os.PathLike,
     export_format: str | list[str] = "onnx",
-    quantization: str | None = None,
+    quantization: QuantizationConfig | str | None = None,
     representative_data: Any = None,
     validation_data: ImageDataset | None = None,
     filename: str = "model",

@@ -8,7 +8,7 @@ import logging
 import os
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ from effnet.embedder.training import EmbedderHParams, train_embedder
 from effnet.image_classifier.fine_tuning import RunOptions
 from effnet.image_classifier.training import sigterm_as_interrupt
 from effnet.models.embedding import EmbeddingNet, create_embedder
+
+if TYPE_CHECKING:
+    from effnet.export.quantization import QuantizationConfig
 
 log = logging.getLogger(__name__)
 WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE = "model.safetensors", "config.json", "history.json"
@@ -107,13 +110,14 @@ class Embedder:
         self,
         export_dir: str | os.PathLike,
         export_format: str | list[str] = "onnx",
-        quantization: str | None = None,
+        quantization: QuantizationConfig | str | None = None,
         representative_data: Any = None,
         validation_data: ImageDataset | None = None,
         filename: str = "model",
     ) -> dict:
         """Write ``model.onnx`` and/or ``model.tflite`` (``export_format``), float or quantized
-        (``quantization``: None, "int8", "int16", "fp16", "dynamic"); int8 / int16 calibrate on
+        (``quantization``: None, "int8", "int16", "fp16", "dynamic" or a `QuantizationConfig`, e.g. with
+        ``finetune_steps`` for quantization-aware fine-tuning); int8 / int16 calibrate on
         ``representative_data`` (default: the training images). See `export_embedder` for what is
         measured and returned."""
         from effnet.embedder.exporting import export_embedder

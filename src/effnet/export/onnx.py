@@ -16,6 +16,7 @@ from effnet.export.bias_correction import channel_means, correct_biases
 from effnet.export.checks import ExportedPath, check_export, export_data
 from effnet.export.files import destination, one_line_failure, publish, staging_folder
 from effnet.export.metadata import metadata_for
+from effnet.export.qat import network_to_quantize
 from effnet.export.quantization import QuantizationConfig, resolve_quantization
 from effnet.export.torch_model import export_copy, input_channels, input_range, random_inputs
 from effnet.runtime.onnx_engine import OnnxPredictor
@@ -78,11 +79,12 @@ def export_onnx(
     quantization = config.mode if config is not None else "none"
     metadata = metadata_for(network, labels, "NCHW", quantization)
     data = export_data(network, config, representative_data)
+    exported = network_to_quantize(network, config, data)
     with staging_folder(target) as work:
         staged = work / "model.onnx"
 
         float_file = work / "float.onnx"
-        _torch_to_onnx(network, float_file, dynamic_batch, opset, metadata.output)
+        _torch_to_onnx(exported, float_file, dynamic_batch, opset, metadata.output)
         if config is None:
             proto = onnx.load(float_file)
         elif config.calibrated:
@@ -92,7 +94,7 @@ def export_onnx(
                     work,
                     data.calibration,
                     input_range(network.preprocessing),
-                    config.bias_correction,
+                    config.corrects_biases,
                     sixteen_bit=config.mode == "int16",
                 )
         elif config.mode == "fp16":
@@ -104,7 +106,13 @@ def export_onnx(
             entry.key, entry.value = key, value
         onnx.save(proto, staged)
         check = check_export(
-            OnnxPredictor(staged), network, data, target=target, file_format="onnx", quantization=quantization
+            OnnxPredictor(staged),
+            network,
+            data,
+            target=target,
+            file_format="onnx",
+            quantization=quantization,
+            finetuned=exported is not network,
         )
         publish(staged, target)
     return ExportedPath.with_check(target, check)

@@ -50,6 +50,7 @@ class QuantizationConfig:
     inference_input_type: str = "float32"
     inference_output_type: str = "float32"
     bias_correction: bool = True
+    finetune_steps: int = 0
 
     def __post_init__(self) -> None:
         mode = _MODE_ALIASES.get(str(self.mode).lower())
@@ -64,6 +65,13 @@ class QuantizationConfig:
         steps = self.quantization_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"quantization_steps must be a positive integer, got {steps!r}")
+        finetune = self.finetune_steps
+        if isinstance(finetune, bool) or not isinstance(finetune, int) or finetune < 0:
+            raise ValueError(f"finetune_steps must be a non-negative integer, got {finetune!r}")
+        if finetune and mode not in CALIBRATED_MODES:
+            raise ValueError(
+                f"finetune_steps applies to {' and '.join(CALIBRATED_MODES)} quantization, not {mode}"
+            )
         if mode != "int8" and (self.inference_input_type, self.inference_output_type) != ("float32",) * 2:
             raise ValueError(
                 f"{mode} quantization keeps float32 input and output; integer inference types need "
@@ -78,6 +86,7 @@ class QuantizationConfig:
         inference_input_type: Any = "uint8",
         inference_output_type: Any = "uint8",
         bias_correction: bool = True,
+        finetune_steps: int = 0,
     ) -> QuantizationConfig:
         """Full-integer int8, uint8 input and output by default (as Model Maker)."""
         return cls(
@@ -87,6 +96,7 @@ class QuantizationConfig:
             inference_input_type,
             inference_output_type,
             bias_correction,
+            finetune_steps,
         )
 
     @classmethod
@@ -95,14 +105,26 @@ class QuantizationConfig:
         representative_data: Any,
         quantization_steps: int = DEFAULT_QUANTIZATION_STEPS,
         bias_correction: bool = True,
+        finetune_steps: int = 0,
     ) -> QuantizationConfig:
         """int16 activations, int8 weights (A16W8), float32 input and output."""
-        return cls("int16", representative_data, quantization_steps, bias_correction=bias_correction)
+        return cls(
+            "int16",
+            representative_data,
+            quantization_steps,
+            bias_correction=bias_correction,
+            finetune_steps=finetune_steps,
+        )
 
     @property
     def calibrated(self) -> bool:
         """Whether activation ranges come from representative images (int8, int16)."""
         return self.mode in CALIBRATED_MODES
+
+    @property
+    def corrects_biases(self) -> bool:
+        """Whether the export applies bias correction (calibrated modes, not after fine-tuning)."""
+        return self.calibrated and self.bias_correction and not self.finetune_steps
 
     @classmethod
     def for_float16(cls) -> QuantizationConfig:

@@ -32,6 +32,7 @@ from effnet.export.bias_correction import CORRECTION_IMAGES, channel_means, corr
 from effnet.export.checks import ExportedPath, check_export, export_data
 from effnet.export.files import destination, one_line_failure, publish, staging_folder
 from effnet.export.metadata import metadata_for
+from effnet.export.qat import network_to_quantize
 from effnet.export.quantization import QuantizationConfig, resolve_quantization
 from effnet.export.torch_model import export_copy, input_channels, input_range, random_inputs
 from effnet.runtime.metadata import append_tflite_metadata
@@ -81,11 +82,12 @@ def export_tflite(
     quantization_name = config.mode if config is not None else "none"
     metadata = metadata_for(network, labels, "NHWC", quantization_name)
     data = export_data(network, config, representative_data)
+    exported = network_to_quantize(network, config, data)
     with staging_folder(target) as work:
         staged = work / "model.tflite"
 
         float_file = work / "float.tflite"
-        _torch_to_tflite(litert_torch, network, float_file)
+        _torch_to_tflite(litert_torch, exported, float_file)
         if config is None:
             os.replace(float_file, staged)
         else:
@@ -100,6 +102,7 @@ def export_tflite(
             target=target,
             file_format="tflite",
             quantization=quantization_name,
+            finetuned=exported is not network,
         )
         publish(staged, target)
     return ExportedPath.with_check(target, check)
@@ -154,7 +157,7 @@ def _quantize(
         qsvs, enable_progress_bar=False, enable_progress_report=False
     )
     quantized = bytearray(result.quantized_model)
-    if config.calibrated and config.bias_correction:
+    if config.corrects_biases:
         # LiteRT runs int16 layers with its reference kernels (no XNNPACK), ~40x slower than int8: fewer
         # images keep the correction to about a minute for Lite0 at 112 px
         limit = INT16_CORRECTION_IMAGES if config.mode == "int16" else CORRECTION_IMAGES
