@@ -36,7 +36,7 @@ _CLOSER_MODES = {  # what keeps embeddings closer to float when a quantized file
     "int8": "int16 activations keep more, on NPUs that run them: quantization='int16'; fp16 keeps nearly all",
     "int16": "fp16 keeps nearly all",
 }
-_FINETUNING_HINT = "quantization-aware fine-tuning keeps more: QuantizationConfig(..., finetune_steps=300); "
+_FINETUNING_HINT = "quantization-aware fine-tuning can keep more: QuantizationConfig(finetune_steps=300); "
 
 
 @dataclass(frozen=True)

@@ -213,37 +213,40 @@ def quantization_finetune(
     progress: bool = True,
     augment: bool = True,
 ) -> nn.Module:
-    """A copy of ``model`` fine-tuned for ``steps`` steps through the int8 (``activation_bits=16``: int16)
-    simulation on ``images`` (preprocessed float32 (N, C, H, W): the calibration images), distilling from
-    ``model``'s own outputs. ``model`` is not changed."""
+    """A copy of ``model`` fine-tuned for ``steps`` steps (Adam, cosine-decayed ``learning_rate``) through
+    the int8 simulation (``activation_bits=16``: int16 activations) on ``images`` (preprocessed float32
+    (N, C, H, W): the calibration images), distilling from ``model``'s own outputs; activation ranges are
+    re-measured on ``images`` every epoch. ``augment``: train on mixed and mirrored images (`_augmented`):
+    without it, fine-tuning on a few hundred images fitted them and moved away from float on others.
+    ``model`` is not changed."""
     teacher = copy.deepcopy(model).cpu().float().eval()
     student = copy.deepcopy(teacher)
     inputs = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     embedding = getattr(model, "num_classes", 1) == 0
     simulation = QuantizationSimulation(student, activation_bits)
-    parameters = [p for p in student.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(parameters, lr=learning_rate)
+    optimizer = torch.optim.Adam([p for p in student.parameters() if p.requires_grad], lr=learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     generator = torch.Generator().manual_seed(seed)
     per_epoch = max(1, len(inputs) // batch_size)
     bar = _progress(steps, progress)
     try:
-        for step in range(steps):
-            if step % per_epoch == 0:
-                simulation.calibrate(inputs, batch_size * 4)
-                order = torch.randperm(len(inputs), generator=generator)
-            batch = inputs[order[(step % per_epoch) * batch_size :][:batch_size]]
-            if augment:
-                batch = _augmented(batch, generator)
-            with torch.no_grad():
-                targets = teacher(batch)
-            loss = _distillation_loss(student(batch), targets, embedding)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+        with torch.enable_grad():  # also when the caller exports under torch.no_grad()
+            for step in range(steps):
+                if step % per_epoch == 0:
+                    simulation.calibrate(inputs, batch_size * 4)
+                    order = torch.randperm(len(inputs), generator=generator)
+                batch = inputs[order[(step % per_epoch) * batch_size :][:batch_size]]
+                if augment:
+                    batch = _augmented(batch, generator)
+                with torch.no_grad():
+                    targets = teacher(batch)
+                loss = _distillation_loss(student(batch), targets, embedding)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.4f}")
     finally:
         bar.close()
         simulation.remove()
