@@ -138,3 +138,21 @@ def test_finetuning_a_classifier_distills_its_logits(small_model, small_images):
     assert changed and not any("running_" in name for name in changed)  # BatchNorm statistics stay frozen
     agreement = outputs(tuned, calibration).argmax(1) == outputs(small_model, calibration).argmax(1)
     assert agreement.mean() >= 0.9
+
+
+def test_one_model_to_several_files_is_fine_tuned_once(embedder, images, tmp_path, monkeypatch):
+    from effnet.export import qat
+
+    calls = []
+    finetune = qat.quantization_finetune
+    monkeypatch.setattr(qat, "quantization_finetune", lambda *a, **k: calls.append(a[2]) or finetune(*a, **k))
+    calibration = images[0][:32]
+    for name, steps in (("a", 2), ("b", 2), ("c", 3)):
+        export_onnx(
+            embedder,
+            tmp_path / f"{name}.onnx",
+            QuantizationConfig("int8", calibration, 32, finetune_steps=steps),
+        )
+    assert calls == [2, 3]  # the second file reused the first fine-tuning; other settings fine-tune again
+    first, second = (runtime.load(tmp_path / f"{name}.onnx").predict_batch(images[1][:4]) for name in "ab")
+    np.testing.assert_array_equal(first, second)

@@ -29,6 +29,7 @@ fine-tuned, with straight-through gradients through the rounding.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import math
 from collections.abc import Iterator
@@ -267,14 +268,30 @@ def _augmented(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def network_to_quantize(network: nn.Module, config: QuantizationConfig | None, data: ExportData) -> nn.Module:
     """The network an export converts and quantizes: ``network`` itself, or with ``config.finetune_steps``
-    a copy fine-tuned on the calibration images."""
+    a copy fine-tuned on the calibration images. The last fine-tuned copy is kept, by a fingerprint of the
+    weights, calibration images and settings it came from, so that exporting one model to several formats
+    fine-tunes it once."""
     if config is None or not config.finetune_steps:
         return network
-    activation_bits = 16 if config.mode == "int16" else 8
-    log.info(
-        "quantization-aware fine-tuning: %d steps on %d images", config.finetune_steps, len(data.calibration)
-    )
-    return quantization_finetune(network, data.calibration, config.finetune_steps, activation_bits)
+    steps, activation_bits = config.finetune_steps, 16 if config.mode == "int16" else 8
+    key = _fingerprint(network, data.calibration, steps, activation_bits)
+    if key not in _LAST_FINETUNED:
+        _LAST_FINETUNED.clear()
+        log.info("quantization-aware fine-tuning: %d steps on %d images", steps, len(data.calibration))
+        _LAST_FINETUNED[key] = quantization_finetune(network, data.calibration, steps, activation_bits)
+    return _LAST_FINETUNED[key]
+
+
+_LAST_FINETUNED: dict[str, nn.Module] = {}
+
+
+def _fingerprint(network: nn.Module, images: np.ndarray, *settings: object) -> str:
+    digest = hashlib.blake2b(repr(settings).encode(), digest_size=16)
+    for name, tensor in network.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(np.ascontiguousarray(images).tobytes())
+    return digest.hexdigest()
 
 
 def _distillation_loss(outputs: torch.Tensor, targets: torch.Tensor, embedding: bool) -> torch.Tensor:
