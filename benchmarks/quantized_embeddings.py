@@ -4,10 +4,11 @@ to verification.
 For each Lite backbone x head (gap, gdc, flatten): fine-tune on scikit-learn's digits, identities 0-6, at
 112 px (ArcFace, the recognition_digits.py recipe, ``--epochs``), export .onnx and .tflite in int8 and int16
 (int16 activations, int8 weights: `QuantizationConfig.for_int16`) calibrated on 200 training images (bias
-correction on, the default), and int8 after quantization-aware fine-tuning on those images (``int8-qat``:
-``QuantizationConfig(finetune_steps=...)``), and measure each file on the held-out identities 7-9 with
-`effnet.embedder` (``model.export(..., validation_data=held_out)``): mean cosine similarity of its
-embeddings to PyTorch's on 200 images, and its verification accuracy next to the float model's.
+correction on, the default), and int8 / int16 after quantization-aware fine-tuning on those images
+(``int8-qat``, ``int16-qat``: ``QuantizationConfig(finetune_steps=...)``), and measure each file on the
+held-out identities 7-9 with `effnet.embedder` (``model.export(..., validation_data=held_out)``): mean
+cosine similarity of its embeddings to PyTorch's on 200 images, and its verification accuracy next to the
+float model's.
 
 Trained embedders are kept in ``--cache`` (default: a temporary folder) so that a second run only exports.
 
@@ -34,11 +35,7 @@ from machine import describe, log_seconds, save_table
 from recognition_digits import open_set_split
 
 FORMATS = ("onnx", "tflite")
-MODES = (
-    "int8",
-    "int16",
-    "int8-qat",
-)  # int8-qat: int8 after quantization-aware fine-tuning (--finetune-steps)
+MODES = ("int8", "int16", "int8-qat", "int16-qat")  # -qat: after quantization-aware fine-tuning
 CALIBRATION_IMAGES = 200
 
 
@@ -74,12 +71,12 @@ def main() -> None:
     parser.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    parser.add_argument("--finetune-steps", type=int, default=300, help="int8-qat: fine-tuning steps")
+    parser.add_argument("--finetune-steps", type=int, default=300, help="-qat modes: fine-tuning steps")
     parser.add_argument(
         "--calibration-images",
         type=int,
         default=CALIBRATION_IMAGES,
-        help="training images to calibrate (and, int8-qat, fine-tune) on",
+        help="training images to calibrate (and, -qat modes, fine-tune) on",
     )
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
@@ -106,7 +103,7 @@ def main() -> None:
                 cells = []
                 for file_format, mode in columns:
                     began = time.perf_counter()
-                    finetune = args.finetune_steps if mode == "int8-qat" else 0
+                    finetune = args.finetune_steps if mode.endswith("-qat") else 0
                     config = QuantizationConfig(
                         mode.removesuffix("-qat"),
                         calibration,
@@ -124,7 +121,7 @@ def main() -> None:
     footer = (
         f"\n{started}\n\nEmbedders fine-tuned {args.epochs} epochs on digits identities 0-6 (112 px, 512-d, "
         f"ArcFace); files calibrated on {args.calibration_images} training images with bias correction "
-        f"(int8-qat: without, after {args.finetune_steps} steps of quantization-aware fine-tuning on them); "
+        f"(-qat: without, after {args.finetune_steps} steps of quantization-aware fine-tuning on them); "
         "cosine = "
         "mean cosine similarity of the file's embeddings to PyTorch's on 200 images of identities 7-9; acc = "
         "verification accuracy (10-fold) on pairs of identities 7-9, the file's next to the float model's."

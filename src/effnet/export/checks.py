@@ -189,9 +189,10 @@ def check_export(
 
 
 def _closer(quantization: str, finetuned: bool) -> str:
-    """What would keep a quantized embedding model closer to float, as a parenthesis ('' if nothing)."""
+    """What would keep a quantized embedding model closer to float, as a parenthesis ('' if nothing): for
+    int8 and int16 files, quantization-aware fine-tuning (unless the file had it) and the next wider mode."""
     hint = _CLOSER_MODES.get(quantization)
-    if hint and quantization == "int8" and not finetuned:  # measured for int8 (README, Deployment)
+    if hint and not finetuned:  # int8 and int16 (README, "int8 and int16 embeddings")
         hint = _FINETUNING_HINT + hint
     return f" ({hint})" if hint else ""
 

@@ -6,8 +6,11 @@ spread over every layer; see benchmarks/quantized_embeddings.py), the model itse
 whose rounded version behaves like the float original. `quantization_finetune` simulates the exporters'
 integer arithmetic in PyTorch and fine-tunes a copy of the model through it, distilling from the
 original: the copy's fake-quantized outputs are pulled towards the float model's (cosine similarity for an
-embedding model, KL divergence for a classifier). The exporters then quantize the fine-tuned copy as
-usual (calibration, bias correction), and the exported file is compared with the *original* float model.
+embedding model, KL divergence for a classifier). The exporters then calibrate and quantize the
+fine-tuned copy as usual, without bias correction (it would pull the layers back to the float model's
+means), and the exported file is compared with the *original* float model. On trained digit embedders it
+took int8 gdc / flatten heads from 0.976-0.989 to 0.984-0.987 cosine, and int16 ones from 0.982-0.990 to
+0.995-0.996 (README, "int8 and int16 embeddings").
 
 The simulation follows what ONNX Runtime's QDQ quantizer and ai-edge-quantizer build, so that what the
 fine-tuning sees is what the file computes:
