@@ -33,7 +33,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if _is_embedder_run(run):
         return _export_embedder(args, run, formats, out)
     classifier = load(run)
-    quantization: QuantizationConfig | str | None = _configured(args, None)
+    data = None
     if args.quantize in ("int8", "int16"):
         data = DataLoader.from_folder(args.calibration) if args.calibration else calibration_data(run)
         if data is None:
@@ -41,10 +41,10 @@ def cmd_export(args: argparse.Namespace) -> int:
                 f"{run}: no splits.json to calibrate {args.quantize} on; pass --calibration IMAGE_FOLDER"
             )
         classifier.train_data = data
-        # int8: Model Maker's uint8 input and output in .tflite ("default" when nothing else is asked for)
-        quantization = _configured(args, data, integer_io=True)
-        if args.quantize == "int8" and quantization.corrects_biases:
-            quantization = "default"
+    # int8: Model Maker's uint8 input and output in .tflite ("default" when nothing else is asked for)
+    quantization: QuantizationConfig | str | None = _configured(args, data, integer_io=True)
+    if args.quantize == "int8" and quantization.corrects_biases:
+        quantization = "default"
     written = classifier.export(out, export_format=[*formats, "label"], quantization_config=quantization)
     for name, path in written.items():
         check = getattr(path, "check", None)

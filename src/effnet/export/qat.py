@@ -44,7 +44,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from effnet.export.checks import ExportData
-from effnet.export.quantization import QuantizationConfig
+from effnet.export.quantization import MIN_ACTIVATION_RANGE, QuantizationConfig
 from effnet.export.torch_model import input_range
 from effnet.models.blocks import Block
 from effnet.models.layers import ConvBnAct, SqueezeExcite
@@ -52,7 +52,6 @@ from effnet.models.layers import ConvBnAct, SqueezeExcite
 log = logging.getLogger("effnet.export")
 
 WEIGHT_LEVELS = 127  # symmetric int8 weights: -127..127, as both exporters write them
-_MIN_RANGE = 1e-3  # as the .tflite calibration: a dead (all-zero) activation still gets a usable scale
 _QUANTIZED = "_effnet_fake_quantized"  # set on a tensor once it went through an activation quantizer
 
 
@@ -78,7 +77,7 @@ class _ActivationQuantizer:
         if not math.isfinite(self.low):
             return x  # never calibrated (a branch the calibration images did not reach)
         low, high = min(self.low, 0.0), max(self.high, 0.0)  # zero must be exact, as in both exporters
-        scale = max(high - low, _MIN_RANGE) / self.levels
+        scale = max(high - low, MIN_ACTIVATION_RANGE) / self.levels
         zero_point = round(-low / scale)
         out = torch.fake_quantize_per_tensor_affine(x, scale, zero_point, 0, self.levels)
         setattr(out, _QUANTIZED, True)

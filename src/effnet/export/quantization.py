@@ -12,6 +12,10 @@ INFERENCE_TYPES = ("float32", "int8", "uint8")
 _MODE_ALIASES = {"int8": "int8", "fp16": "fp16", "float16": "fp16", "dynamic": "dynamic"}
 _MODE_ALIASES |= {"int16": "int16", "int16x8": "int16", "16x8": "int16", "a16w8": "int16"}
 _NO_QUANTIZATION = ("none", "float32", "float", "fp32")
+# The smallest range a calibrated activation gets (the .tflite calibration and the QAT simulation): a dead,
+# all-zero tensor (a ReLU6 no calibration image reached) keeps a usable scale, and 6 / (1e-3 / 32767) still
+# fits int32, which LiteRT requires of a fused ReLU6's bound.
+MIN_ACTIVATION_RANGE = 1e-3
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from effnet.export.checks import ExportedPath, check_export, export_data
 from effnet.export.files import destination, one_line_failure, publish, staging_folder
 from effnet.export.metadata import metadata_for
 from effnet.export.qat import network_to_quantize
-from effnet.export.quantization import QuantizationConfig, resolve_quantization
+from effnet.export.quantization import MIN_ACTIVATION_RANGE, QuantizationConfig, resolve_quantization
 from effnet.export.torch_model import export_copy, input_channels, input_range, random_inputs
 from effnet.runtime.metadata import append_tflite_metadata
 from effnet.runtime.optional import import_optional
@@ -42,7 +42,6 @@ from effnet.runtime.tflite_engine import TFLitePredictor
 
 _FLOAT16_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 INT16_CORRECTION_IMAGES = 32
-_MIN_RANGE = 1e-3  # of a calibrated activation: 6 / (1e-3 / 32767) still fits int32
 
 
 def export_tflite(
@@ -214,7 +213,7 @@ def _calibrate(
         # or pruned network) would get a scale so small that a fused ReLU6's bound, 6 / scale, overflows int32
         # and LiteRT refuses the file ("no_integer_overflow_from_quantization"): give it a minimum range.
         if "min" in qsv and "max" in qsv:
-            qsv["max"] = np.maximum(qsv["max"], qsv["min"] + _MIN_RANGE)
+            qsv["max"] = np.maximum(qsv["max"], qsv["min"] + MIN_ACTIVATION_RANGE)
     # The input's range is what any image can produce, not what the calibration images happened to span.
     input_tensor = interpreter.get_input_details()[0]["name"]
     if input_tensor in qsvs:
