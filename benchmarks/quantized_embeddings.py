@@ -4,8 +4,9 @@ to verification.
 For each Lite backbone x head (gap, gdc, flatten): fine-tune on scikit-learn's digits, identities 0-6, at
 112 px (ArcFace, the recognition_digits.py recipe, ``--epochs``), export .onnx and .tflite in int8 and int16
 (int16 activations, int8 weights: `QuantizationConfig.for_int16`) calibrated on 200 training images (bias
-correction on, the default), and int8 / int16 after quantization-aware fine-tuning on those images
-(``int8-qat``, ``int16-qat``: ``QuantizationConfig(finetune_steps=...)``), and measure each file on the
+correction on, the default), int8 / int16 after quantization-aware fine-tuning on those images
+(``int8-qat``, ``int16-qat``: ``QuantizationConfig(finetune_steps=...)``) and with GPTQ weight rounding
+(``int8-gptq``, ``int16-gptq``: ``QuantizationConfig(weight_rounding="gptq")``), and measure each file on the
 held-out identities 7-9 with `effnet.embedder` (``model.export(..., validation_data=held_out)``): mean
 cosine similarity of its embeddings to PyTorch's on 200 images, and its verification accuracy next to the
 float model's.
@@ -35,7 +36,8 @@ from machine import describe, log_seconds, save_table
 from recognition_digits import open_set_split
 
 FORMATS = ("onnx", "tflite")
-MODES = ("int8", "int16", "int8-qat", "int16-qat")  # -qat: after quantization-aware fine-tuning
+# -qat: after quantization-aware fine-tuning; -gptq: GPTQ weight rounding
+MODES = ("int8", "int16", "int8-qat", "int16-qat", "int8-gptq", "int16-gptq")
 CALIBRATION_IMAGES = 200
 
 
@@ -105,10 +107,11 @@ def main() -> None:
                     began = time.perf_counter()
                     finetune = args.finetune_steps if mode.endswith("-qat") else 0
                     config = QuantizationConfig(
-                        mode.removesuffix("-qat"),
+                        mode.split("-")[0],
                         calibration,
                         args.calibration_images,
                         finetune_steps=finetune,
+                        weight_rounding="gptq" if mode.endswith("-gptq") else "nearest",
                     )
                     folder = Path(work) / f"{backbone}-{head}-{mode}"
                     result = model.export(folder, file_format, config, validation_data=held_out)[file_format]
@@ -121,7 +124,8 @@ def main() -> None:
     footer = (
         f"\n{started}\n\nEmbedders fine-tuned {args.epochs} epochs on digits identities 0-6 (112 px, 512-d, "
         f"ArcFace); files calibrated on {args.calibration_images} training images with bias correction "
-        f"(-qat: without, after {args.finetune_steps} steps of quantization-aware fine-tuning on them); "
+        f"(-qat: without, after {args.finetune_steps} steps of quantization-aware fine-tuning on them; "
+        "-gptq: weights rounded by GPTQ on them); "
         "cosine = "
         "mean cosine similarity of the file's embeddings to PyTorch's on 200 images of identities 7-9; acc = "
         "verification accuracy (10-fold) on pairs of identities 7-9, the file's next to the float model's."

@@ -126,3 +126,56 @@ def reuse_onnx_conversion(monkeypatch, onnx_float_file):
         onnx.save(proto, file)
 
     monkeypatch.setattr(onnx_export, "_torch_to_onnx", convert)
+
+
+SIZE = 64  # the embedder tests' input size
+
+
+@pytest.fixture(scope="module")
+def photo_arrays(photo_crops, test_photo_crops):
+    """96 crops of the calibration photos (calibration and fine-tuning), 32 of the test photos (held out)."""
+    from effnet.data.transforms import EvalTransform
+
+    # the embedder's own preprocessing (Lite: (x - 127) / 128): other statistics would put pixels outside
+    # the input range the quantizers are given
+    transform = EvalTransform(effnet.create_embedder("efficientnet_lite0", "gdc", 128, SIZE).preprocessing)
+    calibration = np.stack([transform(crop) for crop in photo_crops(96, seed=3)])
+    held_out = np.stack([transform(crop) for crop in test_photo_crops(32, seed=4)])
+    return calibration, held_out
+
+
+@pytest.fixture(scope="module")
+def gdc_embedder(photo_arrays):
+    """A pretrained Lite0 with a gdc head (128-d) whose BatchNorm statistics come from the calibration
+    images: the head type that loses most in int8."""
+    torch.manual_seed(0)
+    model = effnet.create_embedder("efficientnet_lite0", "gdc", 128, SIZE, pretrained=True).eval()
+    for bn in model.head.modules():
+        if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):
+            bn.momentum = None  # a plain average over the batch
+            bn.reset_running_stats()
+    model.head.train()
+    with torch.no_grad():
+        model(torch.from_numpy(photo_arrays[0]))
+    return model.eval()
+
+
+def _mean_cosine(a, b):
+    return float(np.mean(np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))))
+
+
+def _embed(model, batch):
+    with torch.no_grad():
+        return model(torch.from_numpy(batch)).numpy()
+
+
+@pytest.fixture(scope="session")
+def mean_cosine():
+    """``mean_cosine(a, b)``: the mean cosine similarity of two (N, D) arrays, row by row."""
+    return _mean_cosine
+
+
+@pytest.fixture(scope="session")
+def embed():
+    """``embed(model, batch)``: a PyTorch model's outputs on a float32 numpy batch, as numpy."""
+    return _embed

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-import effnet
 from effnet import runtime
 from effnet.export import QuantizationConfig, export_onnx, export_tflite
 from effnet.export.qat import QuantizationSimulation, quantization_finetune
@@ -16,114 +15,86 @@ from effnet.export.qat import QuantizationSimulation, quantization_finetune
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-SIZE = 64
 
-
-@pytest.fixture(scope="module")
-def images(photo_crops, test_photo_crops):
-    """96 crops of the calibration photos (calibration and fine-tuning), 32 of the test photos (held out)."""
-    from effnet.data.transforms import EvalTransform
-    from effnet.preprocessing import Preprocessing
-
-    transform = EvalTransform(Preprocessing(input_size=SIZE))
-    calibration = np.stack([transform(crop) for crop in photo_crops(96, seed=3)])
-    held_out = np.stack([transform(crop) for crop in test_photo_crops(32, seed=4)])
-    return calibration, held_out
-
-
-@pytest.fixture(scope="module")
-def embedder(images):
-    """A pretrained Lite0 with a gdc head (128-d) whose BatchNorm statistics come from the calibration
-    images: the head type that loses most in int8."""
-    torch.manual_seed(0)
-    model = effnet.create_embedder("efficientnet_lite0", "gdc", 128, SIZE, pretrained=True).eval()
-    for bn in model.head.modules():
-        if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):
-            bn.momentum = None  # a plain average over the batch
-            bn.reset_running_stats()
-    model.head.train()
-    with torch.no_grad():
-        model(torch.from_numpy(images[0]))
-    return model.eval()
-
-
-def cosine(a, b):
-    return float(np.mean(np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))))
-
-
-def outputs(model, batch):
-    with torch.no_grad():
-        return model(torch.from_numpy(batch)).numpy()
-
-
-def test_the_simulation_computes_what_the_int8_file_computes(embedder, images, tmp_path):
-    calibration, held_out = images
+def test_the_simulation_computes_what_the_int8_file_computes(
+    gdc_embedder, photo_arrays, tmp_path, mean_cosine, embed
+):
+    calibration, held_out = photo_arrays
     plain = export_onnx(
-        embedder, tmp_path / "plain.onnx", QuantizationConfig("int8", calibration, 96, bias_correction=False)
+        gdc_embedder,
+        tmp_path / "plain.onnx",
+        QuantizationConfig("int8", calibration, 96, bias_correction=False),
     )
     from_file = runtime.load(plain).predict_batch(held_out)
-    simulated = copy.deepcopy(embedder)
+    simulated = copy.deepcopy(gdc_embedder)
     simulation = QuantizationSimulation(simulated)
     simulation.calibrate(torch.from_numpy(calibration), 32)
-    from_simulation = outputs(simulated, held_out)
-    float_outputs = outputs(embedder, held_out)
+    from_simulation = embed(simulated, held_out)
+    float_outputs = embed(gdc_embedder, held_out)
     # the file is far from float here (an untrained head's large BatchNorm gains) and close to the simulation
-    file_loss, simulation_miss = 1 - cosine(from_file, float_outputs), 1 - cosine(from_file, from_simulation)
+    file_loss, simulation_miss = (
+        1 - mean_cosine(from_file, float_outputs),
+        1 - mean_cosine(from_file, from_simulation),
+    )
     assert file_loss > 0.05
     assert simulation_miss < 0.1 * file_loss
     # removing the simulation leaves the plain float network, weights untouched
     simulation.remove()
     assert not any(hasattr(module, "parametrizations") for module in simulated.modules())
-    np.testing.assert_array_equal(outputs(simulated, held_out), float_outputs)
+    np.testing.assert_array_equal(embed(simulated, held_out), float_outputs)
 
 
 def test_finetuned_int8_file_is_closer_to_the_original_than_post_training_quantization(
-    embedder, images, tmp_path, caplog
+    gdc_embedder, photo_arrays, tmp_path, caplog, mean_cosine, embed
 ):
-    calibration, held_out = images
-    before = copy.deepcopy(embedder.state_dict())
+    calibration, held_out = photo_arrays
+    before = copy.deepcopy(gdc_embedder.state_dict())
     configs = {
         "plain": QuantizationConfig("int8", calibration, 96, bias_correction=False),
         "corrected": QuantizationConfig("int8", calibration, 96),
         "finetuned": QuantizationConfig("int8", calibration, 96, finetune_steps=60),
     }
-    reference = outputs(embedder, held_out)
+    reference = embed(gdc_embedder, held_out)
     similarity, warnings = {}, {}
     for name, config in configs.items():
         caplog.clear()
         with caplog.at_level("WARNING", logger="effnet.export"):
-            written = export_onnx(embedder, tmp_path / f"{name}.onnx", config)
-        similarity[name] = cosine(runtime.load(written).predict_batch(held_out), reference)
+            written = export_onnx(gdc_embedder, tmp_path / f"{name}.onnx", config)
+        similarity[name] = mean_cosine(runtime.load(written).predict_batch(held_out), reference)
         warnings[name] = caplog.text
-    # on images of other photos than the ones it was fine-tuned on
+    # on photo_arrays of other photos than the ones it was fine-tuned on
     assert similarity["finetuned"] > max(similarity["plain"], similarity["corrected"]) + 0.005, similarity
     # below 0.99 the export warns, and suggests fine-tuning only where it was not done
     assert "finetune_steps=300" in warnings["plain"]
     assert "mean cosine similarity" in warnings["finetuned"] and "finetune_steps" not in warnings["finetuned"]
     # the caller's model is not fine-tuned: the export worked on a copy
-    for name, tensor in embedder.state_dict().items():
+    for name, tensor in gdc_embedder.state_dict().items():
         assert torch.equal(tensor, before[name]), name
     # the file's check compares it with the original model: its cosine is what the user gets
     assert written.check.mean_cosine == pytest.approx(
-        cosine(runtime.load(written).predict_batch(calibration[:64]), outputs(embedder, calibration[:64])),
+        mean_cosine(
+            runtime.load(written).predict_batch(calibration[:64]), embed(gdc_embedder, calibration[:64])
+        ),
         abs=1e-4,
     )
 
 
-def test_finetuned_tflite_file_is_closer_to_the_original(embedder, images, tmp_path):
+def test_finetuned_tflite_file_is_closer_to_the_original(
+    gdc_embedder, photo_arrays, tmp_path, mean_cosine, embed
+):
     pytest.importorskip("litert_torch")
     pytest.importorskip("ai_edge_quantizer")
-    calibration, held_out = images
-    reference = outputs(embedder, held_out)
+    calibration, held_out = photo_arrays
+    reference = embed(gdc_embedder, held_out)
     similarity = {}
     for steps in (0, 60):
         config = QuantizationConfig("int8", calibration, 96, bias_correction=False, finetune_steps=steps)
-        written = export_tflite(embedder, tmp_path / f"steps{steps}.tflite", config)
-        similarity[steps] = cosine(runtime.load(written).predict_batch(held_out), reference)
+        written = export_tflite(gdc_embedder, tmp_path / f"steps{steps}.tflite", config)
+        similarity[steps] = mean_cosine(runtime.load(written).predict_batch(held_out), reference)
     assert similarity[60] > similarity[0] + 0.005, similarity
 
 
-def test_finetuning_a_classifier_distills_its_logits(small_model, small_images):
+def test_finetuning_a_classifier_distills_its_logits(small_model, small_images, embed):
     """Any network: a classifier's fine-tuning matches its class probabilities (KL divergence)."""
     calibration = small_images[:16]
     with torch.no_grad():  # as an export called from inference code: the fine-tuning still has gradients
@@ -136,23 +107,25 @@ def test_finetuning_a_classifier_distills_its_logits(small_model, small_images):
         if not torch.equal(tensor, small_model.state_dict()[name])
     ]
     assert changed and not any("running_" in name for name in changed)  # BatchNorm statistics stay frozen
-    agreement = outputs(tuned, calibration).argmax(1) == outputs(small_model, calibration).argmax(1)
+    agreement = embed(tuned, calibration).argmax(1) == embed(small_model, calibration).argmax(1)
     assert agreement.mean() >= 0.9
 
 
-def test_one_model_to_several_files_is_fine_tuned_once(embedder, images, tmp_path, monkeypatch):
+def test_one_model_to_several_files_is_fine_tuned_once(gdc_embedder, photo_arrays, tmp_path, monkeypatch):
     from effnet.export import qat
 
     calls = []
     finetune = qat.quantization_finetune
     monkeypatch.setattr(qat, "quantization_finetune", lambda *a, **k: calls.append(a[2]) or finetune(*a, **k))
-    calibration = images[0][:32]
+    calibration = photo_arrays[0][:32]
     for name, steps in (("a", 2), ("b", 2), ("c", 3)):
         export_onnx(
-            embedder,
+            gdc_embedder,
             tmp_path / f"{name}.onnx",
             QuantizationConfig("int8", calibration, 32, finetune_steps=steps),
         )
     assert calls == [2, 3]  # the second file reused the first fine-tuning; other settings fine-tune again
-    first, second = (runtime.load(tmp_path / f"{name}.onnx").predict_batch(images[1][:4]) for name in "ab")
+    first, second = (
+        runtime.load(tmp_path / f"{name}.onnx").predict_batch(photo_arrays[1][:4]) for name in "ab"
+    )
     np.testing.assert_array_equal(first, second)

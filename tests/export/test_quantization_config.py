@@ -47,6 +47,14 @@ def test_finetune_steps_is_off_by_default_and_replaces_bias_correction():
     assert not QuantizationConfig("fp16").corrects_biases
 
 
+def test_weight_rounding_is_nearest_by_default_and_keeps_bias_correction():
+    data = np.zeros((2, 3, 8, 8), np.float32)
+    assert QuantizationConfig.for_int8(data).weight_rounding == "nearest"
+    gptq = QuantizationConfig.for_int8(data, weight_rounding="gptq")
+    assert gptq.weight_rounding == "gptq" and gptq.corrects_biases
+    assert QuantizationConfig.for_int16(data, weight_rounding="gptq").weight_rounding == "gptq"
+
+
 def test_from_name_and_resolve():
     assert QuantizationConfig.from_name(None) is None
     assert QuantizationConfig.from_name("none") is None
@@ -71,6 +79,9 @@ def test_from_name_and_resolve():
         ({"mode": "int8", "finetune_steps": 1.5}, "finetune_steps must be a non-negative integer"),
         ({"mode": "fp16", "finetune_steps": 10}, "finetune_steps applies to int8 and int16"),
         ({"mode": "dynamic", "finetune_steps": 10}, "finetune_steps applies to int8 and int16"),
+        ({"mode": "int8", "weight_rounding": "up"}, "weight_rounding must be one of"),
+        ({"mode": "fp16", "weight_rounding": "gptq"}, "needs calibration images: int8 or int16"),
+        ({"mode": "int8", "weight_rounding": "gptq", "finetune_steps": 5}, "are alternatives"),
     ],
 )
 def test_invalid_configs_say_what_is_allowed(kwargs, message):

@@ -139,3 +139,27 @@ def test_export_finetune_steps_fine_tunes_before_quantizing(run, tmp_path, capsy
     assert runtime.load(out / "model.onnx").metadata.quantization == "int8"
     assert main(["export", str(run), "--quantize", "fp16", "--finetune-steps", "3", "--out", str(out)]) == 2
     assert "--finetune-steps applies to --quantize int8 or int16, not fp16" in capsys.readouterr().err
+
+
+def test_export_weight_rounding_gptq_rounds_on_the_calibration_images(run, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from effnet import runtime
+    from effnet.export import qat
+
+    calls = []
+
+    def spy(network, images):  # GPTQ itself is tested in tests/export/test_rounding.py; here: the wiring
+        calls.append(images.shape)
+        return network
+
+    monkeypatch.setattr(qat, "gptq_round", spy)
+    out = tmp_path / "gptq"
+    args = ["export", str(run), "--format", "onnx", "--weight-rounding", "gptq", "--out", str(out)]
+    assert main(args) == 0
+    assert "onnx (int8)" in capsys.readouterr().out
+    size = runtime.load(out / "model.onnx").metadata.preprocessing.input_size
+    assert len(calls) == 1 and calls[0][1:] == (3, *size) and calls[0][0] > 10
+    assert (
+        main(["export", str(run), "--quantize", "none", "--weight-rounding", "gptq", "--out", str(out)]) == 2
+    )
+    assert "--weight-rounding applies to --quantize int8 or int16, not none" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from effnet.export.quantization import QuantizationConfig
+from effnet.export.quantization import WEIGHT_ROUNDINGS, QuantizationConfig
 from effnet.image_classifier import DataLoader, load
 
 QUANTIZATIONS = ("int8", "int16", "fp16", "dynamic", "none")
@@ -29,6 +29,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ValueError(f"--format: unknown {unknown}; choose tflite and/or onnx")
     if args.finetune_steps and args.quantize not in ("int8", "int16"):
         raise ValueError(f"--finetune-steps applies to --quantize int8 or int16, not {args.quantize}")
+    if args.weight_rounding != "nearest" and args.quantize not in ("int8", "int16"):
+        raise ValueError(f"--weight-rounding applies to --quantize int8 or int16, not {args.quantize}")
     out = Path(args.out) if args.out else run / "export"
     if _is_embedder_run(run):
         return _export_embedder(args, run, formats, out)
@@ -43,7 +45,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         classifier.train_data = data
     # int8: Model Maker's uint8 input and output in .tflite ("default" when nothing else is asked for)
     quantization: QuantizationConfig | str | None = _configured(args, data, integer_io=True)
-    if args.quantize == "int8" and quantization.corrects_biases:
+    if args.quantize == "int8" and quantization.corrects_biases and quantization.weight_rounding == "nearest":
         quantization = "default"
     written = classifier.export(out, export_format=[*formats, "label"], quantization_config=quantization)
     for name, path in written.items():
@@ -55,8 +57,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def _configured(
     args: argparse.Namespace, data: DataLoader | None, integer_io: bool = False
 ) -> QuantizationConfig | None:
-    """The `QuantizationConfig` that --quantize, --no-bias-correction and --finetune-steps ask for;
-    ``integer_io``: int8 .tflite files take and return uint8 (float32 otherwise)."""
+    """The `QuantizationConfig` that --quantize, --no-bias-correction, --finetune-steps and --weight-rounding
+    ask for; ``integer_io``: int8 .tflite files take and return uint8 (float32 otherwise)."""
     if args.quantize == "none":
         return None
     if args.quantize not in ("int8", "int16"):
@@ -69,6 +71,7 @@ def _configured(
         inference_output_type=io_type,
         bias_correction=not args.no_bias_correction,
         finetune_steps=args.finetune_steps,
+        weight_rounding=args.weight_rounding,
     )
 
 
@@ -128,6 +131,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="int8 / int16: quantization-aware fine-tuning of a copy for N steps on the calibration images "
         "before exporting (a few hundred; for models that lose too much in post-training quantization)",
+    )
+    p.add_argument(
+        "--weight-rounding",
+        choices=WEIGHT_ROUNDINGS,
+        default="nearest",
+        help="int8 / int16: gptq chooses each layer's int8 weights to keep its output close to float on the "
+        "calibration images (one pass, no training; instead of --finetune-steps)",
     )
     p.add_argument("--out", help="output folder (default: RUN_DIR/export)")
     p.set_defaults(func=cmd_export)

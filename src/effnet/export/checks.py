@@ -37,6 +37,10 @@ _CLOSER_MODES = {  # what keeps embeddings closer to float when a quantized file
     "int16": "fp16 keeps nearly all",
 }
 _FINETUNING_HINT = "quantization-aware fine-tuning can keep more: QuantizationConfig(finetune_steps=300); "
+_ROUNDING_HINT = (
+    "GPTQ weight rounding (QuantizationConfig(weight_rounding='gptq'), no training) or quantization-aware "
+    "fine-tuning (finetune_steps=300) can keep more; "
+)
 
 
 @dataclass(frozen=True)
@@ -129,10 +133,12 @@ def check_export(
     file_format: str,
     quantization: str,
     finetuned: bool = False,
+    gptq: bool = False,
 ) -> ExportCheck:
     """Run the staged file on ``data.check`` and compare with the PyTorch model; raise `ExportCheckError`
     for a float file that does not match. ``finetuned``: the file was quantized from a quantization-aware
-    fine-tuned copy of ``model`` (the warning then does not suggest fine-tuning)."""
+    fine-tuned copy of ``model``, ``gptq``: from a copy with GPTQ-rounded weights (the warning then does not
+    suggest what was done)."""
     reference = reference_outputs(model, data.check)
     outputs = predictor.predict_batch(data.check)
     if outputs.shape != reference.shape:
@@ -172,7 +178,7 @@ def check_export(
                 mean_cosine,
                 len(data.check),
                 data.description,
-                _closer(quantization, finetuned),
+                _closer(quantization, finetuned, gptq),
             )
     elif agreement < AGREEMENT_WARNING:
         log.warning(
@@ -188,12 +194,13 @@ def check_export(
     return check
 
 
-def _closer(quantization: str, finetuned: bool) -> str:
+def _closer(quantization: str, finetuned: bool, gptq: bool = False) -> str:
     """What would keep a quantized embedding model closer to float, as a parenthesis ('' if nothing): for
-    int8 and int16 files, quantization-aware fine-tuning (unless the file had it) and the next wider mode."""
+    int8 and int16 files, GPTQ weight rounding and quantization-aware fine-tuning (unless the file had one)
+    and the next wider mode."""
     hint = _CLOSER_MODES.get(quantization)
     if hint and not finetuned:  # int8 and int16 (README, "int8 and int16 embeddings")
-        hint = _FINETUNING_HINT + hint
+        hint = (_FINETUNING_HINT if gptq else _ROUNDING_HINT) + hint
     return f" ({hint})" if hint else ""
 
 

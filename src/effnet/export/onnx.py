@@ -112,7 +112,8 @@ def export_onnx(
             target=target,
             file_format="onnx",
             quantization=quantization,
-            finetuned=exported is not network,
+            finetuned=bool(config and config.finetune_steps),
+            gptq=bool(config and config.weight_rounding == "gptq"),
         )
         publish(staged, target)
     return ExportedPath.with_check(target, check)

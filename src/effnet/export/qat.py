@@ -35,7 +35,6 @@ import copy
 import hashlib
 import logging
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -45,13 +44,13 @@ from torch.nn.utils import parametrize
 
 from effnet.export.checks import ExportData
 from effnet.export.quantization import MIN_ACTIVATION_RANGE, QuantizationConfig
+from effnet.export.rounding import WEIGHT_LEVELS, folded_gain, gptq_round, weight_layers
 from effnet.export.torch_model import input_range
 from effnet.models.blocks import Block
 from effnet.models.layers import ConvBnAct, SqueezeExcite
 
 log = logging.getLogger("effnet.export")
 
-WEIGHT_LEVELS = 127  # symmetric int8 weights: -127..127, as both exporters write them
 _QUANTIZED = "_effnet_fake_quantized"  # set on a tensor once it went through an activation quantizer
 
 
@@ -94,17 +93,10 @@ class _FoldedWeightQuantizer(nn.Module):
         self.rounding = True
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        bn = self.bn[0]
         if not self.rounding:
             return weight
         shape = (-1,) + (1,) * (weight.dim() - 1)
-        if bn is None:
-            gain = torch.ones(weight.shape[0], device=weight.device, dtype=weight.dtype)
-        else:
-            gain = bn.running_var.add(bn.eps).rsqrt()
-            if bn.weight is not None:
-                gain = gain * bn.weight
-            gain = torch.where(gain.abs() < 1e-12, torch.full_like(gain, 1e-12), gain)
+        gain = folded_gain(self.bn[0], weight.shape[0]).to(weight)
         folded = weight * gain.reshape(shape)
         scale = folded.detach().abs().flatten(1).amax(1).clamp_min(1e-12) / WEIGHT_LEVELS
         zero_point = torch.zeros(len(scale), dtype=torch.int32, device=weight.device)
@@ -140,7 +132,7 @@ class QuantizationSimulation:
         for module in network.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)) and id(module) not in inside_conv_bn_act:
                 self._on_input(module, quantizer())
-        for layer, bn in _weight_layers(network):
+        for layer, bn in weight_layers(network):
             parametrize.register_parametrization(layer, "weight", _FoldedWeightQuantizer(bn))
             self._weights.append(layer)
 
@@ -180,29 +172,6 @@ class QuantizationSimulation:
         for layer in self._weights:
             parametrize.remove_parametrizations(layer, "weight", leave_parametrized=False)
         return self.network
-
-
-def _weight_layers(network: nn.Module) -> Iterator[tuple[nn.Module, nn.modules.batchnorm._BatchNorm | None]]:
-    """Every Conv2d / Linear with the BatchNorm that directly follows it (the exporters fold it in), or None.
-
-    "Directly follows" is read from the module order inside each parent: a BatchNorm registered right
-    after a conv / linear with matching channels is applied to its output in every effnet module
-    (ConvBnAct, the embedding heads); a BatchNorm before a layer (the flatten head's bn2) is not folded.
-    """
-    for parent in network.modules():
-        children = list(parent.children())
-        for position, layer in enumerate(children):
-            if not isinstance(layer, (nn.Conv2d, nn.Linear)):
-                continue
-            following = children[position + 1] if position + 1 < len(children) else None
-            out_channels = layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features
-            if (
-                isinstance(following, nn.modules.batchnorm._BatchNorm)
-                and following.num_features == out_channels
-            ):
-                yield layer, following
-            else:
-                yield layer, None
 
 
 def quantization_finetune(
@@ -269,19 +238,30 @@ def _augmented(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def network_to_quantize(network: nn.Module, config: QuantizationConfig | None, data: ExportData) -> nn.Module:
-    """The network an export converts and quantizes: ``network`` itself, or with ``config.finetune_steps``
-    a copy fine-tuned on the calibration images. The last fine-tuned copy is kept, by a fingerprint of the
-    weights, calibration images and settings it came from, so that exporting one model to several formats
-    fine-tunes it once."""
-    if config is None or not config.finetune_steps:
+    """The network an export converts and quantizes: ``network`` itself; with ``config.finetune_steps`` a
+    copy fine-tuned on the calibration images; with ``config.weight_rounding="gptq"`` a copy whose weights
+    GPTQ rounded (`effnet.export.rounding`). The last such copy is kept, by a fingerprint of the weights,
+    calibration images and settings it came from, so that exporting one model to several formats prepares
+    it once."""
+    if config is None or not config.calibrated:
         return network
-    steps, activation_bits = config.finetune_steps, 16 if config.mode == "int16" else 8
-    key = _fingerprint(network, data.calibration, steps, activation_bits)
-    if key not in _LAST_FINETUNED:
-        _LAST_FINETUNED.clear()
-        log.info("quantization-aware fine-tuning: %d steps on %d images", steps, len(data.calibration))
-        _LAST_FINETUNED[key] = quantization_finetune(network, data.calibration, steps, activation_bits)
-    return _LAST_FINETUNED[key]
+    activation_bits = 16 if config.mode == "int16" else 8
+    if config.finetune_steps:
+        steps = config.finetune_steps
+        key = _fingerprint(network, data.calibration, "finetune", steps, activation_bits)
+        if key not in _LAST_FINETUNED:
+            _LAST_FINETUNED.clear()
+            log.info("quantization-aware fine-tuning: %d steps on %d images", steps, len(data.calibration))
+            _LAST_FINETUNED[key] = quantization_finetune(network, data.calibration, steps, activation_bits)
+        return _LAST_FINETUNED[key]
+    if config.weight_rounding == "gptq":
+        key = _fingerprint(network, data.calibration, "gptq")
+        if key not in _LAST_FINETUNED:
+            _LAST_FINETUNED.clear()
+            log.info("GPTQ weight rounding on %d images", len(data.calibration))
+            _LAST_FINETUNED[key] = gptq_round(network, data.calibration)
+        return _LAST_FINETUNED[key]
+    return network
 
 
 _LAST_FINETUNED: dict[str, nn.Module] = {}

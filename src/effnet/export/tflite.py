@@ -101,7 +101,8 @@ def export_tflite(
             target=target,
             file_format="tflite",
             quantization=quantization_name,
-            finetuned=exported is not network,
+            finetuned=bool(config and config.finetune_steps),
+            gptq=bool(config and config.weight_rounding == "gptq"),
         )
         publish(staged, target)
     return ExportedPath.with_check(target, check)

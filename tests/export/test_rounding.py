@@ -1,0 +1,163 @@
+"""GPTQ weight rounding (`QuantizationConfig(weight_rounding="gptq")`): the chosen int8 levels lie on the
+exporters' grid, land in the file unchanged, and keep the network closer to float than nearest rounding."""
+
+import copy
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+
+from effnet import runtime
+from effnet.export import QuantizationConfig, export_onnx, export_tflite, rounding
+from effnet.export.rounding import WEIGHT_LEVELS, folded_gain, gptq_round, weight_layers
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+
+def levels(layer, bn, with_scale=False):
+    """A layer's weights in units of the exporters' per-channel int8 scale, BatchNorm folded in (and that
+    scale, with ``with_scale``)."""
+    weight = layer.weight.detach().double()
+    gain = folded_gain(bn, weight.shape[0]).detach().double()
+    folded = weight * gain.reshape((-1,) + (1,) * (weight.dim() - 1))
+    scale = folded.flatten(1).abs().amax(1).clamp_min(1e-12) / WEIGHT_LEVELS
+    grid = folded / scale.reshape((-1,) + (1,) * (weight.dim() - 1))
+    return (grid, scale.numpy()) if with_scale else grid
+
+
+def nearest_rounded(model):
+    """``model`` with every weight rounded to its nearest int8 level (what plain export does)."""
+    rounded = copy.deepcopy(model)
+    with torch.no_grad():
+        for layer, bn in weight_layers(rounded):
+            grid = levels(layer, bn)
+            layer.weight.copy_((layer.weight.double() * grid.round() / grid.where(grid != 0, 1)).float())
+    return rounded
+
+
+def on_grid(model):
+    """Every weight is an integer number of its channel's scale (max |w| / 127): the exporters' own
+    rounding keeps it."""
+    for layer, bn in weight_layers(model):
+        grid = levels(layer, bn)
+        assert torch.allclose(grid, grid.round(), atol=1e-3), layer
+
+
+@pytest.fixture(scope="module")
+def rounded(gdc_embedder, photo_arrays):
+    return gptq_round(gdc_embedder, photo_arrays[0], progress=False)
+
+
+def test_gptq_keeps_the_float_network_closer_to_the_original_than_nearest_rounding(
+    gdc_embedder, photo_arrays, rounded, mean_cosine, embed
+):
+    _, held_out = photo_arrays
+    before = copy.deepcopy(gdc_embedder.state_dict())
+    reference = embed(gdc_embedder, held_out)
+    on_grid(rounded)
+    # only the conv / linear weights moved, each by at most about a level
+    moved = {name for name, value in rounded.state_dict().items() if not torch.equal(value, before[name])}
+    assert moved == {
+        f"{name}.weight"
+        for name, module in rounded.named_modules()
+        if hasattr(module, "groups") or isinstance(module, torch.nn.Linear)
+    }
+    gptq_loss = 1 - mean_cosine(embed(rounded, held_out), reference)
+    nearest_loss = 1 - mean_cosine(embed(nearest_rounded(gdc_embedder), held_out), reference)
+    print(f"1 - cosine on held-out photos: gptq {gptq_loss:.5f}, nearest {nearest_loss:.5f}")
+    assert gptq_loss < 0.5 * nearest_loss
+    for name, value in gdc_embedder.state_dict().items():  # the caller's model is untouched
+        assert torch.equal(value, before[name]), name
+
+
+@pytest.fixture(scope="module")
+def other_crops(gdc_embedder, photo_crops):
+    """Other crops of the calibration photos: on the test photos this untrained head's activations leave
+    the calibrated ranges, and that clipping, not the weights, is most of a file's loss."""
+    from effnet.data.transforms import EvalTransform
+
+    transform = EvalTransform(gdc_embedder.preprocessing)
+    return np.stack([transform(crop) for crop in photo_crops(32, seed=5)])
+
+
+def file_losses(export, model, calibration, held_out, mode, path, mean_cosine, embed):
+    """1 - mean cosine to float on ``held_out`` of the file ``export`` writes, nearest and GPTQ rounding."""
+    losses = {}
+    for name in ("nearest", "gptq"):
+        config = QuantizationConfig(mode, calibration, 96, bias_correction=False, weight_rounding=name)
+        written = export(model, path.with_name(f"{name}{path.suffix}"), config)
+        losses[name] = 1 - mean_cosine(runtime.load(written).predict_batch(held_out), embed(model, held_out))
+    print(f"{mode} {path.suffix}, 1 - cosine to float: {losses}")
+    return losses
+
+
+def test_the_file_holds_the_gptq_levels_and_stays_closer_to_float(
+    gdc_embedder, photo_arrays, other_crops, rounded, tmp_path, mean_cosine, embed
+):
+    calibration, _ = photo_arrays
+    path = tmp_path / "model.onnx"
+    losses = file_losses(
+        export_onnx, gdc_embedder, calibration, other_crops, "int16", path, mean_cosine, embed
+    )
+    assert losses["gptq"] < 0.7 * losses["nearest"]
+    # every convolution's int8 weights in the file are the levels GPTQ chose
+    initializers = {
+        t.name: numpy_helper.to_array(t) for t in onnx.load(tmp_path / "gptq.onnx").graph.initializer
+    }
+    names = {module: name for name, module in rounded.named_modules()}
+    checked = 0
+    for layer, bn in weight_layers(rounded):
+        if not isinstance(layer, torch.nn.Conv2d):
+            continue
+        name = names[layer]
+        stored, scale = initializers[f"{name}.weight_quantized"], initializers[f"{name}.weight_scale"]
+        grid, ours = levels(layer, bn, with_scale=True)
+        # ONNX Runtime gives a channel with (almost) all-zero weights a floor scale (they round to 0):
+        # those are the only ones whose scale differs
+        kept = np.abs(scale - ours) <= 1e-3 * ours
+        assert np.all(ours[~kept] < 1e-6), name
+        np.testing.assert_array_equal(stored[kept], grid.round().numpy().astype(np.int8)[kept], err_msg=name)
+        checked += 1
+    assert checked == sum(isinstance(m, torch.nn.Conv2d) for m in rounded.modules())
+
+
+def test_layers_wider_than_a_block_get_block_diagonal_hessians(
+    gdc_embedder, photo_arrays, monkeypatch, mean_cosine, embed
+):
+    _, held_out = photo_arrays
+    monkeypatch.setattr(rounding, "MAX_BLOCK", 100)  # every 1x1 conv with > 100 inputs is split
+    blocked = gptq_round(gdc_embedder, photo_arrays[0], progress=False)
+    on_grid(blocked)
+    reference = embed(gdc_embedder, held_out)
+    blocked_loss = 1 - mean_cosine(embed(blocked, held_out), reference)
+    nearest_loss = 1 - mean_cosine(embed(nearest_rounded(gdc_embedder), held_out), reference)
+    print(f"1 - cosine: blocks of 100 {blocked_loss:.5f}, nearest {nearest_loss:.5f}")
+    assert blocked_loss < 0.7 * nearest_loss
+
+
+def test_tflite_int8_with_gptq_is_closer_to_float(
+    gdc_embedder, photo_arrays, other_crops, tmp_path, mean_cosine, embed
+):
+    pytest.importorskip("litert_torch")
+    calibration, _ = photo_arrays
+    path = tmp_path / "model.tflite"
+    losses = file_losses(
+        export_tflite, gdc_embedder, calibration, other_crops, "int8", path, mean_cosine, embed
+    )
+    assert losses["gptq"] < 0.8 * losses["nearest"]
+
+
+def test_the_cosine_warning_suggests_what_the_export_did_not_do():
+    from effnet.export.checks import _closer
+
+    plain, rounded, tuned = (
+        _closer("int16", False),
+        _closer("int16", False, gptq=True),
+        _closer("int16", True),
+    )
+    assert "weight_rounding='gptq'" in plain and "finetune_steps=300" in plain
+    assert "weight_rounding" not in rounded and "finetune_steps=300" in rounded
+    assert "weight_rounding" not in tuned and "finetune_steps" not in tuned and "fp16" in tuned
