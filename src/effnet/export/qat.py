@@ -35,6 +35,7 @@ import copy
 import hashlib
 import logging
 import math
+from functools import partial
 
 import numpy as np
 import torch
@@ -245,26 +246,26 @@ def network_to_quantize(network: nn.Module, config: QuantizationConfig | None, d
     it once."""
     if config is None or not config.calibrated:
         return network
-    activation_bits = 16 if config.mode == "int16" else 8
+    images = data.calibration
     if config.finetune_steps:
-        steps = config.finetune_steps
-        key = _fingerprint(network, data.calibration, "finetune", steps, activation_bits)
-        if key not in _LAST_FINETUNED:
-            _LAST_FINETUNED.clear()
-            log.info("quantization-aware fine-tuning: %d steps on %d images", steps, len(data.calibration))
-            _LAST_FINETUNED[key] = quantization_finetune(network, data.calibration, steps, activation_bits)
-        return _LAST_FINETUNED[key]
-    if config.weight_rounding == "gptq":
-        key = _fingerprint(network, data.calibration, "gptq")
-        if key not in _LAST_FINETUNED:
-            _LAST_FINETUNED.clear()
-            log.info("GPTQ weight rounding on %d images", len(data.calibration))
-            _LAST_FINETUNED[key] = gptq_round(network, data.calibration)
-        return _LAST_FINETUNED[key]
-    return network
+        steps, bits = config.finetune_steps, 16 if config.mode == "int16" else 8
+        log_line = f"quantization-aware fine-tuning: {steps} steps on {len(images)} images"
+        settings: tuple[object, ...] = ("finetune", steps, bits)
+        prepare = partial(quantization_finetune, network, images, steps, bits)
+    elif config.weight_rounding == "gptq":
+        log_line, settings = f"GPTQ weight rounding on {len(images)} images", ("gptq",)
+        prepare = partial(gptq_round, network, images)
+    else:
+        return network
+    key = _fingerprint(network, images, *settings)
+    if key not in _LAST_PREPARED:
+        _LAST_PREPARED.clear()
+        log.info(log_line)
+        _LAST_PREPARED[key] = prepare()
+    return _LAST_PREPARED[key]
 
 
-_LAST_FINETUNED: dict[str, nn.Module] = {}
+_LAST_PREPARED: dict[str, nn.Module] = {}
 
 
 def _fingerprint(network: nn.Module, images: np.ndarray, *settings: object) -> str:
