@@ -4,7 +4,6 @@ import logging
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +176,9 @@ def test_class_folders_without_images_are_named(tmp_path, digits):
     assert "good" not in message
 
 
-def test_listing_5000_files_takes_under_2_seconds(tmp_path, digits):
+def test_listing_5000_files_opens_none(tmp_path, digits, monkeypatch):
+    """Listing stays fast on big folders because it only reads directory entries: no image is opened (a
+    timing assertion would fail on a loaded machine; speed lives in benchmarks/)."""
     source = tmp_path / "source.png"
     digit(digits, 0).save(source)
     root = tmp_path / "big"
@@ -189,11 +190,15 @@ def test_listing_5000_files_takes_under_2_seconds(tmp_path, digits):
             os.link(source, folder / f"{i}.png")
         except OSError:  # a filesystem without hard links
             shutil.copyfile(source, folder / f"{i}.png")
-    start = time.perf_counter()
-    ds = ImageDataset.from_folder(root)
-    elapsed = time.perf_counter() - start
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError(f"listing opened a file: {args[:1]}")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Image, "open", no_reading)
+        patched.setattr("builtins.open", no_reading)
+        ds = ImageDataset.from_folder(root)
     assert len(ds) == 5000 and ds.class_counts() == {"class0": 2500, "class1": 2500}
-    assert elapsed < 2.0, f"listing 5,000 files took {elapsed:.2f} s"
 
 
 # -- decoding ------------------------------------------------------------------------------------------------
