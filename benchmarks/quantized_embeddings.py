@@ -2,9 +2,11 @@
 to verification.
 
 For each Lite backbone x head (gap, gdc, flatten): fine-tune on scikit-learn's digits, identities 0-6, at
-112 px (ArcFace, the recognition_digits.py recipe, ``--epochs``), export .onnx and .tflite in int8 and int16
-(int16 activations, int8 weights: `QuantizationConfig.for_int16`) calibrated on 200 training images (bias
-correction on, the default), int8 / int16 after quantization-aware fine-tuning on those images
+112 px (ArcFace, the recognition_digits.py recipe, ``--epochs``; ``--dataset textures``: on real photographs
+instead, crops of 7 of the 10 scikit-image photos of `effnet data textures`, 120 per photo, the other 3
+photos held out), export .onnx and .tflite in int8 and int16 (int16 activations, int8 weights:
+`QuantizationConfig.for_int16`) calibrated on 200 training images (bias correction on, the default),
+int8 / int16 after quantization-aware fine-tuning on those images
 (``int8-qat``, ``int16-qat``: ``QuantizationConfig(finetune_steps=...)``) and with GPTQ weight rounding
 (``int8-gptq``, ``int16-gptq``: ``QuantizationConfig(weight_rounding="gptq")``), and measure each file on the
 held-out identities 7-9 with `effnet.embedder` (``model.export(..., validation_data=held_out)``): mean
@@ -29,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from effnet import embedder
-from effnet.data.samples import write_digits_folder
+from effnet.data.samples import write_digits_folder, write_textures_folder
 from effnet.export import QuantizationConfig
 from int8_embeddings import BACKBONES, HEADS
 from machine import describe, log_seconds, save_table
@@ -39,10 +41,17 @@ FORMATS = ("onnx", "tflite")
 # -qat: after quantization-aware fine-tuning; -gptq: GPTQ weight rounding
 MODES = ("int8", "int16", "int8-qat", "int16-qat", "int8-gptq", "int16-gptq")
 CALIBRATION_IMAGES = 200
+TEXTURE_CROPS = 120  # per photo: 840 training images, 360 held out
 
 
-def trained(backbone: str, head: str, train, epochs: int, cache: Path) -> embedder.Embedder:
-    folder = cache / f"{backbone}-{head}-{epochs}"
+def trained(
+    backbone: str, head: str, train, epochs: int, cache: Path, dataset: str = "digits"
+) -> embedder.Embedder:
+    folder = (
+        cache / f"{backbone}-{head}-{epochs}"
+        if dataset == "digits"
+        else cache / f"{dataset}-{backbone}-{head}-{epochs}"
+    )
     if (folder / "config.json").is_file():
         try:
             return embedder.load(folder)
@@ -67,6 +76,13 @@ def trained(backbone: str, head: str, train, epochs: int, cache: Path) -> embedd
     return model
 
 
+def dataset_folder(name: str, work: Path) -> Path:
+    """The identity folder the embedders train on (identities 0-6) and are measured on (7-9)."""
+    if name == "textures":
+        return write_textures_folder(work / "textures", per_class=TEXTURE_CROPS) / "train"
+    return write_digits_folder(work / "digits")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES))
@@ -80,6 +96,7 @@ def main() -> None:
         default=CALIBRATION_IMAGES,
         help="training images to calibrate (and, -qat modes, fine-tune) on",
     )
+    parser.add_argument("--dataset", choices=("digits", "textures"), default="digits")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache", help="folder for the trained embedders (reused when present)")
@@ -95,11 +112,11 @@ def main() -> None:
     print("\n".join(lines), flush=True)
     with tempfile.TemporaryDirectory() as work:
         cache = Path(args.cache) if args.cache else Path(work) / "models"
-        train, held_out = open_set_split(write_digits_folder(Path(work) / "digits"))
+        train, held_out = open_set_split(dataset_folder(args.dataset, Path(work)))
         calibration = train.shuffled(seed=0)
         for backbone in args.backbones:
             for head in args.heads:
-                model = trained(backbone, head, train, args.epochs, cache)
+                model = trained(backbone, head, train, args.epochs, cache, args.dataset)
                 # the protocol the export measures the file with (balanced pairs, seed 0, flip test)
                 float_accuracy = model.evaluate_verification(held_out, seed=0)["accuracy"]
                 cells = []
@@ -122,7 +139,8 @@ def main() -> None:
                 lines.append(line)
                 print(line, flush=True)
     footer = (
-        f"\n{started}\n\nEmbedders fine-tuned {args.epochs} epochs on digits identities 0-6 (112 px, 512-d, "
+        f"\n{started}\n\nEmbedders fine-tuned {args.epochs} epochs on {args.dataset} identities 0-6 "
+        "(112 px, 512-d, "
         f"ArcFace); files calibrated on {args.calibration_images} training images with bias correction "
         f"(-qat: without, after {args.finetune_steps} steps of quantization-aware fine-tuning on them; "
         "-gptq: weights rounded by GPTQ on them); "

@@ -88,6 +88,11 @@ def export_onnx(
         if config is None:
             proto = onnx.load(float_file)
         elif config.calibrated:
+            reference = None
+            if config.corrects_biases and exported is not network:
+                # GPTQ-rounded weights: correct towards the original network's layers, not the rounded copy's
+                reference = work / "reference.onnx"
+                _torch_to_onnx(network, reference, dynamic_batch, opset, metadata.output)
             with one_line_failure(f"{config.mode} ONNX quantization", network):
                 proto = _quantize_static(
                     float_file,
@@ -96,6 +101,7 @@ def export_onnx(
                     input_range(network.preprocessing),
                     config.corrects_biases,
                     sixteen_bit=config.mode == "int16",
+                    reference_file=reference,
                 )
         elif config.mode == "fp16":
             proto = _to_float16(onnx.load(float_file))
@@ -149,6 +155,7 @@ def _quantize_static(
     value_range: tuple[float, float],
     bias_correction: bool,
     sixteen_bit: bool = False,
+    reference_file: Path | None = None,
 ):
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -172,6 +179,9 @@ def _quantize_static(
     )
     proto = onnx.load(quantized)
     if bias_correction:
+        if reference_file is not None:  # the float model the layers are corrected towards, if not float_file
+            prepared = work / "reference-prepared.onnx"
+            quant_pre_process(str(reference_file), str(prepared))
         correct_biases(OnnxBiasLayers(onnx.load(prepared), proto), calibration)
     return proto
 
@@ -221,8 +231,10 @@ class OnnxBiasLayers:
         initializers = {tensor.name: tensor for tensor in quantized.graph.initializer}
         self._layers: list[tuple[str, str, Any, np.ndarray]] = []
         for node in list(quantized.graph.node):
-            if node.op_type not in ("Conv", "Gemm") or node.name not in float_outputs:
+            if node.op_type not in ("Conv", "Gemm"):
                 continue
+            if node.name not in float_outputs:
+                raise RuntimeError(f"bias correction: the float model has no layer {node.name!r}")
             if len(node.input) < 3:
                 _add_zero_bias(quantized, node, producer, initializers)
             dequantize = producer.get(node.input[2])

@@ -52,8 +52,9 @@ class QuantizationConfig:
     calibration images before quantizing (`effnet.export.qat`; a few minutes; bias correction is then
     skipped). ``weight_rounding`` (int8 and int16 modes): ``"nearest"`` rounds each weight to its nearest
     int8 level; ``"gptq"`` chooses the levels layer by layer so that each layer's output on the calibration
-    images stays close to float (`effnet.export.rounding`; one pass, no training; on a trained Lite0
-    embedder the int16 file kept 0.994 cosine similarity to float instead of 0.990). Use one of the two.
+    images stays close to float (`effnet.export.rounding`; one pass, no training; on a trained Lite0 + gdc
+    embedder the int8 file kept 0.990 cosine similarity to float instead of 0.983, int16 0.998 instead of
+    0.990). Use one of the two.
     """
 
     mode: str = "int8"

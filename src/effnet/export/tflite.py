@@ -90,8 +90,13 @@ def export_tflite(
         if config is None:
             os.replace(float_file, staged)
         else:
+            reference = None
+            if config.corrects_biases and exported is not network:
+                # GPTQ-rounded weights: correct towards the original network's layers, not the rounded copy's
+                _torch_to_tflite(litert_torch, network, work / "reference.tflite")
+                reference = (work / "reference.tflite").read_bytes()
             with one_line_failure(f"{config.mode} .tflite quantization", network):
-                quantized = _quantize(float_file.read_bytes(), config, data.calibration, network)
+                quantized = _quantize(float_file.read_bytes(), config, data.calibration, network, reference)
             staged.write_bytes(quantized)
         append_tflite_metadata(staged, metadata)
         check = check_export(
@@ -135,8 +140,14 @@ def _quiet_litert() -> Iterator[None]:
 
 
 def _quantize(
-    float_model: bytes, config: QuantizationConfig, calibration: np.ndarray | None, network
+    float_model: bytes,
+    config: QuantizationConfig,
+    calibration: np.ndarray | None,
+    network,
+    reference: bytes | None = None,
 ) -> bytes:
+    """``float_model`` quantized as ``config`` asks; bias correction moves each layer towards
+    ``reference`` (a float .tflite of the same network; default ``float_model``)."""
     from ai_edge_quantizer import quantizer, recipe
 
     if config.mode == "fp16":
@@ -161,7 +172,8 @@ def _quantize(
         # LiteRT runs int16 layers with its reference kernels (no XNNPACK), ~40x slower than int8: fewer
         # images keep the correction to about a minute for Lite0 at 112 px
         limit = INT16_CORRECTION_IMAGES if config.mode == "int16" else CORRECTION_IMAGES
-        correct_biases(TFLiteBiasLayers(float_model, quantized), calibration, max_images=limit)
+        layers = TFLiteBiasLayers(reference or float_model, quantized)
+        correct_biases(layers, calibration, max_images=limit)
     return bytes(quantized)
 
 
