@@ -47,11 +47,8 @@ TEXTURE_CROPS = 120  # per photo: 840 training images, 360 held out
 def trained(
     backbone: str, head: str, train, epochs: int, cache: Path, dataset: str = "digits"
 ) -> embedder.Embedder:
-    folder = (
-        cache / f"{backbone}-{head}-{epochs}"
-        if dataset == "digits"
-        else cache / f"{dataset}-{backbone}-{head}-{epochs}"
-    )
+    prefix = "" if dataset == "digits" else f"{dataset}-"  # digits keeps the cache names it always had
+    folder = cache / f"{prefix}{backbone}-{head}-{epochs}"
     if (folder / "config.json").is_file():
         try:
             return embedder.load(folder)
@@ -140,13 +137,11 @@ def main() -> None:
                 print(line, flush=True)
     footer = (
         f"\n{started}\n\nEmbedders fine-tuned {args.epochs} epochs on {args.dataset} identities 0-6 "
-        "(112 px, 512-d, "
-        f"ArcFace); files calibrated on {args.calibration_images} training images with bias correction "
-        f"(-qat: without, after {args.finetune_steps} steps of quantization-aware fine-tuning on them; "
-        "-gptq: weights rounded by GPTQ on them); "
-        "cosine = "
-        "mean cosine similarity of the file's embeddings to PyTorch's on 200 images of identities 7-9; acc = "
-        "verification accuracy (10-fold) on pairs of identities 7-9, the file's next to the float model's."
+        f"(112 px, 512-d, ArcFace); files calibrated on {args.calibration_images} training images with bias "
+        f"correction (-qat: without, after {args.finetune_steps} steps of quantization-aware fine-tuning on "
+        "them; -gptq: weights rounded by GPTQ on them); cosine = mean cosine similarity of the file's "
+        "embeddings to PyTorch's on 200 images of identities 7-9; acc = verification accuracy (10-fold) on "
+        "pairs of identities 7-9, the file's next to the float model's."
     )
     save_table(args.out, lines, footer)
 

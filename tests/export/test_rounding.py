@@ -206,9 +206,7 @@ def test_bias_correction_after_gptq_corrects_towards_the_original_network(
     for engine, reference in references.items():
         loss = 1 - mean_cosine(reference, original)
         print(
-            f"{engine}: 1 - cosine to the original: float model corrected towards {loss:.2e}, GPTQ copy ",
-            end="",
+            f"{engine}, 1 - cosine to the original: corrected towards {loss:.2e}, rounded {rounding_loss:.2e}"
         )
-        print(f"{rounding_loss:.2e}")
         assert loss < 0.01 * rounding_loss, engine
     assert set(references) == {"onnx", "tflite"}
