@@ -12,7 +12,6 @@ from onnx import numpy_helper
 from effnet import runtime
 from effnet.export import QuantizationConfig, export_onnx, export_tflite, rounding
 from effnet.export.rounding import WEIGHT_LEVELS, folded_gain, gptq_round, weight_layers
-from effnet.export.simulation import QuantizationSimulation
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -96,17 +95,14 @@ def file_losses(export, model, calibration, held_out, mode, path, mean_cosine, e
 
 
 def test_the_file_holds_the_gptq_levels_and_stays_closer_to_float(
-    gdc_embedder, photo_arrays, other_crops, tmp_path, mean_cosine, embed
+    gdc_embedder, photo_arrays, other_crops, rounded, tmp_path, mean_cosine, embed
 ):
-    from effnet.export import qat
-
     calibration, _ = photo_arrays
     path = tmp_path / "model.onnx"
     losses = file_losses(
         export_onnx, gdc_embedder, calibration, other_crops, "int16", path, mean_cosine, embed
     )
     assert losses["gptq"] < 0.7 * losses["nearest"]
-    (rounded,) = qat._LAST_PREPARED.values()  # the copy the GPTQ export rounded (for int16 activations)
     # every convolution's int8 weights in the file are the levels GPTQ chose
     initializers = {
         t.name: numpy_helper.to_array(t) for t in onnx.load(tmp_path / "gptq.onnx").graph.initializer
@@ -214,59 +210,3 @@ def test_bias_correction_after_gptq_corrects_towards_the_original_network(
         )
         assert loss < 0.01 * rounding_loss, engine
     assert set(references) == {"onnx", "tflite"}
-
-
-def test_refit_fits_the_float_output_from_the_quantized_inputs():
-    """`rounding._refit` is the least-squares fit of a layer's float output W x from its quantized inputs q:
-    with exact inputs it keeps W; with saturated, rounded ones it reproduces W x better than W does, also
-    on vectors it was not fitted on."""
-    generator = torch.Generator().manual_seed(0)
-    mixing = torch.randn(16, 16, generator=generator) / 4
-    weight = torch.randn(8, 16, generator=generator)
-
-    def inputs(count):
-        x = torch.randn(count, 16, generator=generator) @ mixing
-        return x, (x.clamp(-0.8, 0.8) / 0.1).round() * 0.1  # an 8-bit-like grid that saturates
-
-    def statistics(a, b):
-        return (a.T @ b / len(a)).double()[None]  # one unit, one block
-
-    x, q = inputs(5000)
-    hessian, cross = statistics(q, q), statistics(x, q)
-    same = rounding._refit(weight, 1, statistics(x, x), statistics(x, x), 0.01)
-    torch.testing.assert_close(same, weight, atol=1e-5, rtol=1e-5)
-    refitted = rounding._refit(weight, 1, hessian, cross, 0.01)
-    x, q = inputs(5000)
-    errors = [float(((x @ weight.T - q @ v.T) ** 2).mean()) for v in (weight, refitted)]
-    print(f"mean squared output error on new inputs: W {errors[0]:.4f}, refitted {errors[1]:.4f}")
-    assert errors[1] < 0.7 * errors[0]
-
-
-def test_activation_aware_rounding_keeps_the_int8_simulation_closer_to_float(
-    gdc_embedder, photo_arrays, other_crops, rounded, monkeypatch, mean_cosine, embed
-):
-    """What the exporters use: layers rounded in order on the quantized inputs the file computes, each
-    refitted to reproduce the float layer where it sees enough inputs. In the int8 simulation of the file
-    it stays closer to float than GPTQ on float inputs; the head's FC (one input vector per image) is
-    rounded but not refitted."""
-    calibration, _ = photo_arrays
-    refitted = []
-    refit = rounding._refit
-
-    def spy(weight, *args):
-        refitted.append(tuple(weight.shape))
-        return refit(weight, *args)
-
-    monkeypatch.setattr(rounding, "_refit", spy)
-    aware = gptq_round(gdc_embedder, calibration, progress=False, activation_bits=8)
-    on_grid(aware)
-    reference = embed(gdc_embedder, other_crops)
-    losses = {}
-    for name, model in (("float inputs", rounded), ("activation-aware", aware)):
-        simulated = copy.deepcopy(model)
-        QuantizationSimulation(simulated, 8).calibrate(torch.from_numpy(calibration), 32)
-        losses[name] = 1 - mean_cosine(embed(simulated, other_crops), reference)
-    print(f"int8 simulation, 1 - cosine to float: {losses}")
-    assert losses["activation-aware"] < 0.9 * losses["float inputs"]
-    stem, fc = gdc_embedder.backbone.stem.conv.weight, gdc_embedder.head.fc.weight
-    assert tuple(stem.shape) in refitted and tuple(fc.shape) not in refitted

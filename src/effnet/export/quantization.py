@@ -51,11 +51,10 @@ class QuantizationConfig:
     ``finetune_steps`` (int8 and int16 modes): quantization-aware fine-tuning of a copy of the model on the
     calibration images before quantizing (`effnet.export.qat`; a few minutes; bias correction is then
     skipped). ``weight_rounding`` (int8 and int16 modes): ``"nearest"`` rounds each weight to its nearest
-    int8 level; ``"gptq"`` chooses the levels layer by layer, in order, so that each layer's output on the
-    calibration images stays close to float given the quantized activations it receives
-    (`effnet.export.rounding`; no training, a few minutes; on a trained Lite0 + gdc embedder the int8 file
-    kept 0.991 cosine similarity to float instead of 0.983, int16 0.998 instead of 0.990). Use one of the
-    two.
+    int8 level; ``"gptq"`` chooses the levels layer by layer so that each layer's output on the calibration
+    images stays close to float (`effnet.export.rounding`; one pass, no training; on a trained Lite0 + gdc
+    embedder the int8 file kept 0.990 cosine similarity to float instead of 0.983, int16 0.998 instead of
+    0.990). Use one of the two.
     """
 
     mode: str = "int8"
