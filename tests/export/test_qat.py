@@ -10,6 +10,7 @@ import torch
 
 from effnet import runtime
 from effnet.export import QuantizationConfig, export_onnx, export_tflite
+from effnet.export.checks import amplifying_channels
 from effnet.export.qat import QuantizationSimulation, quantization_finetune
 
 pytest.importorskip("onnxruntime")
@@ -66,6 +67,9 @@ def test_finetuned_int8_file_is_closer_to_the_original_than_post_training_quanti
     assert similarity["finetuned"] > max(similarity["plain"], similarity["corrected"]) + 0.005, similarity
     # below 0.99 the export warns, and suggests fine-tuning only where it was not done
     assert "finetune_steps=300" in warnings["plain"]
+    # and names the head's near-constant channels this fixture has (statistics from 96 images)
+    amplifying, channels, _ = amplifying_channels(gdc_embedder)
+    assert amplifying > 0 and f"{amplifying} of the {channels} channels" in warnings["plain"]
     assert "mean cosine similarity" in warnings["finetuned"] and "finetune_steps" not in warnings["finetuned"]
     # the caller's model is not fine-tuned: the export worked on a copy
     for name, tensor in gdc_embedder.state_dict().items():
