@@ -2,6 +2,7 @@
 out), tiny sizes: create -> checkpoint/resume -> save/load -> verify (API and CLI) -> int8 export."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ def trained(digits, tmp_path_factory, one_torch_thread):
     return model, run
 
 
-def test_create_saves_resumes_and_loads(digits, trained):
+def test_create_saves_resumes_and_loads(digits, trained, tmp_path):
     _, train, held = digits
     model, run = trained
     assert model.best_epoch == 1 and model.history[0]["val_accuracy"] is not None
@@ -39,6 +40,14 @@ def test_create_saves_resumes_and_loads(digits, trained):
     images = held.paths[:6]
     assert np.allclose(loaded.embed(images), model.embed(images), atol=1e-5)
     assert np.allclose(np.linalg.norm(loaded.embed(images), axis=1), 1.0, atol=1e-5)
+    # the head's BatchNorm eps is saved; a run saved before it was (all trained with 1e-5) loads with 1e-5
+    eps = {m.eps for m in loaded.network.head.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert eps == {model.network.head.bn.eps} == {1e-3}
+    config = json.loads((run / "config.json").read_text())
+    older = tmp_path / "older"
+    shutil.copytree(run, older, ignore=shutil.ignore_patterns("checkpoints"))
+    (older / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "head_bn_eps"}))
+    assert embedder.load(older).network.head.bn.eps == 1e-5
     with pytest.raises(TypeError, match="unknown arguments"):
         embedder.create(train, epochs=1, margin=0.3)
 

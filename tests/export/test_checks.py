@@ -7,8 +7,8 @@ import effnet
 from effnet.export.checks import AMPLIFYING_GAIN, _amplification_note, amplifying_channels
 
 
-def _embedder(head: str) -> torch.nn.Module:
-    return effnet.create_embedder("efficientnet_lite0", head, 32, 64).eval()
+def _embedder(head: str, head_bn_eps: float | None = 1e-5) -> torch.nn.Module:
+    return effnet.create_embedder("efficientnet_lite0", head, 32, 64, head_bn_eps=head_bn_eps).eval()
 
 
 @pytest.mark.parametrize("head, norm", [("gdc", "bn"), ("flatten", "bn2")])
@@ -30,3 +30,12 @@ def test_channels_whose_running_variance_decayed_are_counted_with_their_gain(hea
 
 def test_a_gap_head_has_no_such_batchnorm():
     assert amplifying_channels(_embedder("gap")) == (0, 0, 0.0)
+
+
+@pytest.mark.parametrize("head, norm", [("gdc", "bn"), ("flatten", "bn2")])
+def test_the_default_head_eps_caps_the_gain_of_a_dead_channel_below_the_threshold(head, norm):
+    model = _embedder(head, head_bn_eps=None)
+    with torch.no_grad():
+        getattr(model.head, norm).running_var[:100] = 0.0
+    count, _, largest = amplifying_channels(model)
+    assert count == 0 and largest == pytest.approx(1 / 1e-3**0.5, rel=1e-4)  # 32, not 316

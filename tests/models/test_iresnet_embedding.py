@@ -36,6 +36,29 @@ def test_embedder_on_iresnet_body_with_flatten_head_is_iresnet():
     with torch.device("meta"):
         embedder = effnet.create_embedder("iresnet50", head="flatten")
     assert effnet.count_params(embedder) == REFERENCE["iresnet50"]
+    assert embedder.head.bn2.eps == 1e-5  # arcface_torch's, so that its checkpoints reproduce exactly
+
+
+def test_head_batchnorm_eps_defaults_to_1e_3_except_on_iresnet_flatten():
+    with torch.device("meta"):
+        models = {
+            ("lite0", "gdc"): effnet.create_embedder("efficientnet_lite0", head="gdc"),
+            ("lite0", "flatten"): effnet.create_embedder("efficientnet_lite0", head="flatten"),
+            ("iresnet18", "gdc"): effnet.create_embedder("iresnet18", head="gdc"),
+            ("iresnet18", "flatten"): effnet.create_embedder("iresnet18", head="flatten"),
+            ("chosen", "gdc"): effnet.create_embedder("efficientnet_lite0", head="gdc", head_bn_eps=1e-5),
+        }
+    eps = {
+        key: next(m.eps for m in model.head.modules() if isinstance(m, torch.nn.BatchNorm2d))
+        for key, model in models.items()
+    }
+    assert eps == {
+        ("lite0", "gdc"): 1e-3,
+        ("lite0", "flatten"): 1e-3,
+        ("iresnet18", "gdc"): 1e-3,
+        ("iresnet18", "flatten"): 1e-5,
+        ("chosen", "gdc"): 1e-5,
+    }
 
 
 def test_heads_on_efficientnet_at_112():

@@ -23,7 +23,7 @@ from effnet.embedder.pairs import Pairs, read_csv_pairs, read_lfw_pairs, sample_
 from effnet.embedder.training import EmbedderHParams, train_embedder
 from effnet.image_classifier.fine_tuning import RunOptions
 from effnet.image_classifier.training import sigterm_as_interrupt
-from effnet.models.embedding import EmbeddingNet, create_embedder
+from effnet.models.embedding import BN_EPS, EmbeddingNet, create_embedder
 
 if TYPE_CHECKING:
     from effnet.export.quantization import QuantizationConfig
@@ -92,6 +92,7 @@ class Embedder:
             "backbone_config": config_to_dict(backbone_config) if hasattr(backbone_config, "arch") else None,
             "padding": getattr(backbone, "padding", "symmetric"),
             "bn_eps": _bn_eps(backbone),
+            "head_bn_eps": _bn_eps(self.network.head, None),
             "head": self.network.head_name,
             "embedding_dim": self.embedding_dim,
             "preprocessing": self.preprocessing.to_dict(),
@@ -128,8 +129,8 @@ class Embedder:
         )
 
 
-def _bn_eps(network: torch.nn.Module) -> float:
-    return next((m.eps for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d)), 1e-3)
+def _bn_eps(network: torch.nn.Module, default: float | None = 1e-3) -> float | None:
+    return next((m.eps for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d)), default)
 
 
 def load(directory: str | os.PathLike, arch: str | None = None) -> Embedder:
@@ -171,6 +172,8 @@ def load(directory: str | os.PathLike, arch: str | None = None) -> Embedder:
         preprocessing.input_size,
         dropout=hparams.dropout,
         reduce_channels=hparams.reduce_channels,
+        # embedders saved before the head eps was recorded were all trained with arcface_torch's 1e-5
+        head_bn_eps=config.get("head_bn_eps") or BN_EPS,
     )
     network.load_state_dict(load_file(directory / WEIGHTS_FILE), strict=True)
     history_path = directory / HISTORY_FILE
