@@ -204,10 +204,10 @@ def create_embedder(
         )
     else:
         backbone.preprocessing = backbone.preprocessing.with_size(size)
+    is_iresnet = hasattr(backbone, "drop_embedding_head")
     if head_bn_eps is None:
-        is_iresnet = hasattr(backbone, "drop_embedding_head")
         head_bn_eps = BN_EPS if is_iresnet and head == "flatten" else HEAD_BN_EPS
-    if hasattr(backbone, "drop_embedding_head"):
+    if is_iresnet:
         backbone.drop_embedding_head()
     channels, height, width = final_map(backbone, size)
     module = build_head(head, channels, (height, width), embedding_dim, dropout, reduce_channels, head_bn_eps)
