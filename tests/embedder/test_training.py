@@ -155,3 +155,23 @@ def test_cli_export_writes_an_embedder_run(digits, uninterrupted, tmp_path, caps
     predictor = runtime.load(out / "model.onnx")
     assert predictor.metadata.quantization == "int8"
     assert predictor.predict_batch(np.zeros((1, 3, 32, 32), np.float32)).shape == (1, 32)
+
+
+def test_cli_export_rounds_an_embedder_by_gptq_unless_told_otherwise():
+    """`effnet export` of an embedder run: GPTQ weight rounding by default (what keeps gdc / flatten int8
+    files at 0.99 cosine), nearest with --finetune-steps or --weight-rounding nearest; a classifier run keeps
+    nearest."""
+    import argparse
+
+    from effnet.cli.export import _configured
+    from effnet.embedder.exporting import WEIGHT_ROUNDING
+
+    def rounding(default: str, **flags) -> str:
+        args = {"quantize": "int8", "no_bias_correction": False, "finetune_steps": 0, "weight_rounding": None}
+        config = _configured(argparse.Namespace(**{**args, **flags}), [0], default_rounding=default)
+        return config.weight_rounding
+
+    assert WEIGHT_ROUNDING == "gptq" and rounding(WEIGHT_ROUNDING) == "gptq"
+    assert rounding(WEIGHT_ROUNDING, weight_rounding="nearest") == "nearest"
+    assert rounding(WEIGHT_ROUNDING, finetune_steps=5) == "nearest"
+    assert rounding("nearest") == "nearest" and rounding("nearest", weight_rounding="gptq") == "gptq"

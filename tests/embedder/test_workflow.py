@@ -2,6 +2,7 @@
 out), tiny sizes: create -> checkpoint/resume -> save/load -> verify (API and CLI) -> int8 export."""
 
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -73,10 +74,11 @@ def test_verification_api_and_cli(digits, trained, tmp_path, capsys):
     assert main(["verify", str(run), str(tmp_path / "missing.txt")]) == 2
 
 
-def test_export_measures_embedding_agreement(digits, tmp_path, one_torch_thread):
+def test_export_measures_embedding_agreement(digits, tmp_path, one_torch_thread, caplog):
     """Float and int8 ONNX files of a Lite0 + gdc embedder (64 px): the export's check and the held-out
     measurement report cosine similarity to PyTorch (not the top-1 agreement of a classifier); the float file
-    matches PyTorch. (int8 >= 0.99 is not asserted: see the README's recognition section.)"""
+    matches PyTorch; "int8" by name rounds the weights by GPTQ. (int8 >= 0.99 is not asserted: see the
+    README's recognition section.)"""
     _, train, held = digits
     pytest.importorskip("onnxruntime")
     import effnet
@@ -84,7 +86,9 @@ def test_export_measures_embedding_agreement(digits, tmp_path, one_torch_thread)
     model = embedder.Embedder(effnet.create_embedder("efficientnet_lite0", "gdc", 128, 64, pretrained=True))
     result = model.export(tmp_path / "f", "onnx", None, representative_data=train, validation_data=held)
     assert result["onnx"]["mean_cosine"] > 0.9999 and "mean cosine similarity" in result["onnx"]["check"]
-    result = model.export(tmp_path / "q", "onnx", "int8", representative_data=train, validation_data=held)
+    with caplog.at_level(logging.INFO, logger="effnet.export"):
+        result = model.export(tmp_path / "q", "onnx", "int8", representative_data=train, validation_data=held)
+    assert f"GPTQ weight rounding on {len(train)} images" in caplog.text
     onnx = result["onnx"]
     assert (
         -1.0 <= onnx["mean_cosine"] <= 1.0

@@ -29,7 +29,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ValueError(f"--format: unknown {unknown}; choose tflite and/or onnx")
     if args.finetune_steps and args.quantize not in ("int8", "int16"):
         raise ValueError(f"--finetune-steps applies to --quantize int8 or int16, not {args.quantize}")
-    if args.weight_rounding != "nearest" and args.quantize not in ("int8", "int16"):
+    if args.weight_rounding not in (None, "nearest") and args.quantize not in ("int8", "int16"):
         raise ValueError(f"--weight-rounding applies to --quantize int8 or int16, not {args.quantize}")
     out = Path(args.out) if args.out else run / "export"
     if _is_embedder_run(run):
@@ -55,10 +55,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _configured(
-    args: argparse.Namespace, data: DataLoader | None, integer_io: bool = False
+    args: argparse.Namespace,
+    data: DataLoader | None,
+    integer_io: bool = False,
+    default_rounding: str = "nearest",
 ) -> QuantizationConfig | None:
     """The `QuantizationConfig` that --quantize, --no-bias-correction, --finetune-steps and --weight-rounding
-    ask for; ``integer_io``: int8 .tflite files take and return uint8 (float32 otherwise)."""
+    ask for; ``integer_io``: int8 .tflite files take and return uint8 (float32 otherwise);
+    ``default_rounding``: the weight rounding without --weight-rounding (nearest with --finetune-steps)."""
     if args.quantize == "none":
         return None
     if args.quantize not in ("int8", "int16"):
@@ -71,7 +75,7 @@ def _configured(
         inference_output_type=io_type,
         bias_correction=not args.no_bias_correction,
         finetune_steps=args.finetune_steps,
-        weight_rounding=args.weight_rounding,
+        weight_rounding=args.weight_rounding or ("nearest" if args.finetune_steps else default_rounding),
     )
 
 
@@ -88,6 +92,7 @@ def _export_embedder(args: argparse.Namespace, run: Path, formats: list[str], ou
     """An `effnet embed-train` run: the embedding model's files (float32 input and output), checked against
     PyTorch by mean cosine similarity."""
     from effnet import embedder
+    from effnet.embedder.exporting import WEIGHT_ROUNDING
 
     data = None
     if args.quantize in ("int8", "int16"):
@@ -97,7 +102,8 @@ def _export_embedder(args: argparse.Namespace, run: Path, formats: list[str], ou
                 f"IDENTITY_FOLDER (a few hundred training images) to calibrate {args.quantize} on"
             )
         data = DataLoader.from_folder(args.calibration)
-    written = embedder.load(run).export(out, formats, _configured(args, data), representative_data=data)
+    quantization = _configured(args, data, default_rounding=WEIGHT_ROUNDING)
+    written = embedder.load(run).export(out, formats, quantization, representative_data=data)
     for name, entry in written.items():
         print(f"{name:7s} {entry['path']}  {entry['bytes'] / 1e6:.2f} MB  ({entry['check']})")
     return 0
@@ -135,9 +141,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--weight-rounding",
         choices=WEIGHT_ROUNDINGS,
-        default="nearest",
         help="int8 / int16: gptq chooses each layer's int8 weights to keep its output close to float on the "
-        "calibration images (one pass, no training; instead of --finetune-steps)",
+        "calibration images (one pass, no training; instead of --finetune-steps). Default: gptq for an "
+        "embedder run, nearest for a classifier run",
     )
     p.add_argument("--out", help="output folder (default: RUN_DIR/export)")
     p.set_defaults(func=cmd_export)

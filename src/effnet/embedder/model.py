@@ -119,8 +119,8 @@ class Embedder:
         """Write ``model.onnx`` and/or ``model.tflite`` (``export_format``), float or quantized
         (``quantization``: None, "int8", "int16", "fp16", "dynamic" or a `QuantizationConfig`, e.g. with
         ``finetune_steps`` for quantization-aware fine-tuning); int8 / int16 calibrate on
-        ``representative_data`` (default: the training images). See `export_embedder` for what is
-        measured and returned."""
+        ``representative_data`` (default: the training images) and, asked for by name, round the weights by
+        GPTQ. See `export_embedder` for what is measured and returned."""
         from effnet.embedder.exporting import export_embedder
 
         data = representative_data if representative_data is not None else self.train_data
