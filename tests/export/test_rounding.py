@@ -210,3 +210,29 @@ def test_bias_correction_after_gptq_corrects_towards_the_original_network(
         )
         assert loss < 0.01 * rounding_loss, engine
     assert set(references) == {"onnx", "tflite"}
+
+
+def test_units_whose_inputs_overflow_or_degenerate_fall_back_to_nearest_rounding(caplog):
+    """A Hessian with inf (an untrained deep network's activations overflowing float32) or one that is not
+    positive definite gives nearest rounding for that unit instead of a Cholesky error; the other units keep
+    their GPTQ rounding; `gptq_round` warns once, counting the layers."""
+    generator = torch.Generator().manual_seed(0)
+    levels = torch.randn(3, 4, 6, generator=generator, dtype=torch.float64) * 40
+    inputs = torch.randn(6, 50, generator=generator, dtype=torch.float64)
+    correlated = inputs @ inputs.T / 50 + 0.9  # strongly correlated inputs: GPTQ differs from nearest
+    hessian = correlated.expand(3, 6, 6).clone()
+    alone, none_fell_back = rounding._gptq(levels[2:], hessian[2:], 0.01)
+    hessian[0, 1, 1] = float("inf")
+    hessian[1] = -torch.eye(6, dtype=torch.float64)  # not positive definite even after damping
+    rounded, fell_back = rounding._gptq(levels, hessian, 0.01)
+    nearest = levels.round().clamp(-127, 127)
+    assert torch.equal(rounded[:2], nearest[:2]) and fell_back == 2 and none_fell_back == 0
+    assert torch.equal(rounded[2:], alone) and not torch.equal(alone, nearest[2:])
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 4, 1)).eval()
+    with torch.no_grad():
+        model[0].weight.fill_(1e30)  # the second layer's inputs overflow to inf
+    with caplog.at_level("WARNING", logger="effnet.export"):
+        copied = gptq_round(model, np.ones((2, 3, 8, 8), np.float32), progress=False)
+    assert "1 of 2 layers rounded (in part) to nearest" in caplog.text
+    assert torch.isfinite(copied[1].weight).all()

@@ -22,6 +22,7 @@ about 20 s for Lite0 at 112 px on 2 cores, against 2-3 minutes for quantization-
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from collections.abc import Iterator
 
@@ -34,6 +35,8 @@ from effnet.models.layers import TFSameConv2d, tf_same_padding
 
 WEIGHT_LEVELS = 127  # symmetric int8 weights: -127..127, as both exporters write them
 MAX_BLOCK = 2048  # inputs per Hessian block: a wider layer (the flatten head's FC) gets block-diagonal ones
+
+log = logging.getLogger("effnet.export")
 
 
 def folded_gain(bn: nn.modules.batchnorm._BatchNorm | None, channels: int) -> torch.Tensor:
@@ -86,12 +89,22 @@ def gptq_round(
     layers = list(weight_layers(rounded))
     hessians = _hessians(rounded, [layer for layer, _ in layers], images, batch_size)
     bar = _progress(len(layers), progress)
+    fallbacks = 0
     try:
         for layer, bn in layers:
-            layer.weight.copy_(_round_layer(layer, bn, hessians.pop(layer), damping))
+            weight, fallback = _round_layer(layer, bn, hessians.pop(layer), damping)
+            layer.weight.copy_(weight)
+            fallbacks += bool(fallback)
             bar.update(1)
     finally:
         bar.close()
+    if fallbacks:
+        log.warning(
+            "GPTQ rounding: %d of %d layers rounded (in part) to nearest: their inputs on the calibration "
+            "images overflow or are numerically degenerate (an untrained network?)",
+            fallbacks,
+            len(layers),
+        )
     return rounded
 
 
@@ -155,9 +168,9 @@ def _blocks(columns: torch.Tensor) -> torch.Tensor:
 
 def _round_layer(
     layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm | None, hessian: torch.Tensor, damping: float
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, int]:
     """The layer's new weight: GPTQ-rounded levels times the per-channel scale, with the BatchNorm gain
-    divided back out."""
+    divided back out; and how many of its weight groups fell back to nearest rounding (see `_gptq`)."""
     weight = layer.weight.detach().double()
     gain = folded_gain(bn, weight.shape[0]).double().reshape((-1,) + (1,) * (weight.dim() - 1))
     groups = layer.groups if isinstance(layer, nn.Conv2d) else 1
@@ -168,7 +181,7 @@ def _round_layer(
     blocks, size = _block_shape(inputs)
     levels = F.pad(folded / scale, (0, blocks * size - inputs))
     levels = levels.reshape(groups, rows, blocks, size).transpose(1, 2).reshape(groups * blocks, rows, size)
-    levels = _gptq(levels, hessian, damping)
+    levels, fallback = _gptq(levels, hessian, damping)
     levels = levels.reshape(groups, blocks, rows, size).transpose(1, 2).reshape(groups, rows, -1)
     levels = levels[..., :inputs]
     # The exporters take each channel's scale from its largest weight: keep that weight at +-127.
@@ -176,20 +189,30 @@ def _round_layer(
     short = levels.abs().amax(2, keepdim=True) < WEIGHT_LEVELS
     pinned = torch.sign(folded.gather(2, largest)) * WEIGHT_LEVELS
     levels.scatter_(2, largest, torch.where(short, pinned, levels.gather(2, largest)))
-    return (levels * scale).reshape(weight.shape).div(gain).to(layer.weight.dtype)
+    return (levels * scale).reshape(weight.shape).div(gain).to(layer.weight.dtype), fallback
 
 
-def _gptq(levels: torch.Tensor, hessian: torch.Tensor, damping: float) -> torch.Tensor:
+def _gptq(levels: torch.Tensor, hessian: torch.Tensor, damping: float) -> tuple[torch.Tensor, int]:
     """Round ``levels`` (units, rows, inputs: weights in units of their scale) one input at a time, each
-    rounding error compensated on the inputs after it through the inverse-Hessian's Cholesky factor."""
+    rounding error compensated on the inputs after it through the inverse-Hessian's Cholesky factor; and
+    the number of units rounded to nearest instead (their Hessian not finite or not positive definite)."""
     units, _, inputs = levels.shape
-    hessian = hessian.clone()
+    identity = torch.eye(inputs, dtype=hessian.dtype)
+    # A unit whose inputs overflowed on the calibration images (an untrained deep network's activations can
+    # reach float32's limit) gets the identity: no error is passed on, which is plain nearest rounding.
+    finite = torch.isfinite(hessian).flatten(1).all(1)
+    hessian = torch.where(finite[:, None, None], hessian, identity)
     diagonal = torch.diagonal(hessian, dim1=1, dim2=2)
     dead = diagonal == 0  # an input no calibration image reached (or block padding): plain rounding
     diagonal[dead] = 1.0
     scale = diagonal.mean(1).reshape(units, 1, 1)
-    hessian += damping * scale * torch.eye(inputs, dtype=hessian.dtype)
-    inverse = torch.cholesky_inverse(torch.linalg.cholesky(hessian))
+    hessian += damping * scale * identity
+    lower, info = torch.linalg.cholesky_ex(hessian)
+    if bool((info != 0).any()):  # not positive definite in floating point: nearest rounding for those units
+        hessian[info != 0] = identity
+        lower = torch.linalg.cholesky(hessian)
+    fallback = int((~finite).sum()) + int((info != 0).sum())
+    inverse = torch.cholesky_inverse(lower)
     factor = torch.linalg.cholesky(inverse, upper=True)  # (units, inputs, inputs)
     levels = levels.clone()
     rounded = torch.empty_like(levels)
@@ -198,7 +221,7 @@ def _gptq(levels: torch.Tensor, hessian: torch.Tensor, damping: float) -> torch.
         rounded[:, :, column] = current.round().clamp(-WEIGHT_LEVELS, WEIGHT_LEVELS)
         error = (current - rounded[:, :, column]) / factor[:, column, column, None]
         levels[:, :, column + 1 :] -= error[:, :, None] * factor[:, None, column, column + 1 :]
-    return rounded
+    return rounded, fallback
 
 
 def _progress(layers: int, enabled: bool):
