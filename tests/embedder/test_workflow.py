@@ -95,5 +95,6 @@ def test_export_measures_embedding_agreement(digits, tmp_path, one_torch_thread,
         and onnx["bytes"] < 0.5 * (tmp_path / "f/model.onnx").stat().st_size
     )
     assert 0.0 <= onnx["verification"]["accuracy"] <= 1.0
-    with pytest.raises(ValueError, match="representative_data"):
-        model.export(tmp_path / "x", "onnx", "int8")
+    for alias in ("int8", "a16w8"):
+        with pytest.raises(ValueError, match="representative_data"):
+            model.export(tmp_path / "x", "onnx", alias)

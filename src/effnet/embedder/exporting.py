@@ -5,6 +5,7 @@ the exported file itself."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,16 +53,17 @@ def export_embedder(
     for name in formats:
         if name not in FORMATS:
             raise ValueError(f"unknown export_format {name!r}; choose from {FORMATS}")
-    if isinstance(quantization, str) and quantization.lower() in ("int8", "int16"):
-        if representative_data is None:
-            raise ValueError(
-                f"{quantization} export calibrates on real images: pass "
-                "representative_data=DataLoader.from_folder(...) (a few hundred training images); a loaded "
-                "model does not keep its training data"
-            )
-        quantization = QuantizationConfig(
-            quantization.lower(), representative_data, weight_rounding=WEIGHT_ROUNDING
-        )
+    if isinstance(quantization, str):  # by name (any alias): calibrated modes get GPTQ rounding
+        config = QuantizationConfig.from_name(quantization, representative_data)
+        if config is not None and config.calibrated:
+            if representative_data is None:
+                raise ValueError(
+                    f"{quantization} export calibrates on real images: pass "
+                    "representative_data=DataLoader.from_folder(...) (a few hundred training images); a "
+                    "loaded model does not keep its training data"
+                )
+            config = replace(config, weight_rounding=WEIGHT_ROUNDING)
+        quantization = config
     folder = Path(export_dir)
     folder.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
