@@ -11,17 +11,14 @@ from pathlib import Path
 
 import torch
 
+from effnet.bench.machine import cpu_info
+
 
 def describe() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    """``AMD EPYC [avx2 avx512 avx512_vnni], 2 cores, torch 2.13.0+cpu, 2 threads, Python 3.11.7``."""
     return (
-        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"Python {platform.python_version()}"
+        f"{cpu_info().label}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
     )
 
 

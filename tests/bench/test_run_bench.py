@@ -9,9 +9,11 @@ import pytest
 
 from effnet import count_params, create_model, profile
 from effnet.bench import plot_accuracy_latency, run_bench
+from effnet.bench.machine import ARM_FEATURES, X86_FEATURES, cpu_info
 from effnet.cli import main
 
 MODEL = "mobilenet_v3_small_075"
+KNOWN_FEATURES = {*X86_FEATURES.values(), *ARM_FEATURES.values()}
 KEYS = {
     "model",
     "family",
@@ -28,6 +30,8 @@ KEYS = {
     "top1_reference",
     "accuracy",
     "skipped",
+    "cpu",
+    "cpu_features",
 }
 
 
@@ -95,6 +99,9 @@ def test_cli_json_reuses_the_cached_files(rows, workdir, capsys):
     assert (row["format"], row["threads"], row["size_bytes"]) == ("onnx-int8", 2, rows[-1]["size_bytes"])
     after = {p.name: p.stat().st_mtime_ns for p in Path(workdir).iterdir()}
     assert after == before  # nothing re-exported
+    # numbers from different machines must not be compared blind: the record names this CPU
+    assert row["cpu"] == cpu_info().name and isinstance(row["cpu"], str) and row["cpu"]
+    assert row["cpu_features"] is None or set(row["cpu_features"]) <= KNOWN_FEATURES
 
 
 def test_cli_table(rows, workdir, capsys):
@@ -106,6 +113,7 @@ def test_cli_table(rows, workdir, capsys):
     assert "median ms" in header and "p10-p90 ms" in header and "images/s" in header
     assert line.split()[:4] == [MODEL, "torch", "1", "1"]
     assert "(65.4)" in line  # the reference top-1, marked as not measured
+    assert "cpu" in header.split() and cpu_info().label in line
 
 
 def test_plot_writes_png_and_svg(rows, tmp_path):

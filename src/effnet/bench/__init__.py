@@ -1,15 +1,17 @@
 """Measuring models on this machine: size, params, MACs, latency, throughput, accuracy; and the plot.
 
-    from effnet.bench import run_bench, plot_accuracy_latency
+    from effnet.bench import cpu_info, plot_accuracy_latency, run_bench
     rows = run_bench(models=["efficientnet_lite0", "mobilenet_v3_large_100"], formats=["onnx", "onnx-int8"],
                      threads=[1, 2], runs=50)
     plot_accuracy_latency(rows, "bench.png")   # and bench.svg
+    cpu_info().label                          # 'AMD EPYC [avx2 avx512 avx512_vnni]': named by every row
 
 `effnet bench` and `effnet profile` are thin shells over these calls.
 """
 
 from effnet.bench.core import DEFAULT_FORMATS, BenchModel, resolve_models, run_bench
 from effnet.bench.latency import NOISE_RATIO, Timing, measure, percentiles, time_calls
+from effnet.bench.machine import CpuInfo, cpu_info
 from effnet.bench.runners import FORMATS, FormatSkipped
 
 __all__ = [
@@ -17,8 +19,10 @@ __all__ = [
     "FORMATS",
     "NOISE_RATIO",
     "BenchModel",
+    "CpuInfo",
     "FormatSkipped",
     "Timing",
+    "cpu_info",
     "measure",
     "percentiles",
     "plot_accuracy_latency",

@@ -17,6 +17,7 @@ import numpy as np
 from torch import nn
 
 from effnet.bench.latency import NOISE_RATIO, measure
+from effnet.bench.machine import cpu_info
 from effnet.bench.runners import FORMATS, RUNNERS, FormatSkipped, Session, torch_threads
 from effnet.profiling import count_params, profile
 
@@ -85,8 +86,10 @@ def run_bench(
 
     Each row: ``model, family, format, threads, batch, resolution, size_bytes, params, macs,
     latency_ms_median, latency_ms_p10, latency_ms_p90, images_per_s, spread, attempts, noisy,
-    top1_reference, accuracy, file, skipped`` (``skipped``: None, or why the format could not run here, then
-    the latency fields are None). ``on_row`` is called with each row as soon as it is measured.
+    top1_reference, accuracy, file, skipped, cpu, cpu_features`` (``skipped``: None, or why the format could
+    not run here, then the latency fields are None; ``cpu``: this machine's CPU model and ``cpu_features`` its
+    int8-relevant instruction sets, see `effnet.bench.machine`, None where they cannot be read). ``on_row``
+    is called with each row as soon as it is measured.
     """
     formats = check_formats(formats)
     threads = _check_positive_ints("threads", threads)
@@ -113,6 +116,7 @@ def run_bench(
                 "params": count_params(model.network),
                 "macs": profile(model.network).macs,
                 "top1_reference": model.top1_reference,
+                **cpu_info().to_dict(),
             }
             timed_input = np.repeat(representative[:1], batch, axis=0)
             for file_format in formats:

@@ -9,6 +9,7 @@ import torch
 
 from effnet.bench.core import LATENCY_KEYS
 from effnet.bench.latency import NOISE_RATIO, measure
+from effnet.bench.machine import cpu_info
 from effnet.profiling import count_params, profile
 
 GPU_BATCHES = (1, 32, 256)
@@ -47,7 +48,8 @@ def run_gpu_bench(
     """Eager and ``torch.compile`` latency / throughput of each model on ``cuda:0`` at each batch size.
 
     Rows have the `run_bench` keys (``threads`` is None, ``format`` is ``torch`` or ``torch-compile``,
-    ``device`` is the GPU's name, ``size_bytes`` the float32 weights). Raises `CudaUnavailable` without a GPU.
+    ``device`` is the GPU's name, ``cpu`` / ``cpu_features`` the host's, ``size_bytes`` the float32
+    weights). Raises `CudaUnavailable` without a GPU.
     """
     from tqdm.auto import tqdm
 
@@ -78,6 +80,7 @@ def run_gpu_bench(
             "size_bytes": sum(p.numel() * 4 for p in network.parameters()),
             "top1_reference": model.top1_reference,
             "device": gpu_name,
+            **cpu_info().to_dict(),  # the host, which feeds the GPU
             "threads": None,
             "accuracy": None,
             **dict.fromkeys(LATENCY_KEYS),

@@ -35,6 +35,16 @@ def _accuracy_cell(row: dict) -> str:
     return f"({row['top1_reference']:.1f})" if row.get("top1_reference") else "-"
 
 
+def _cpu_cell(row: dict) -> str:
+    """The CPU and its int8 features, short: numbers from different machines must not be compared blind."""
+    from effnet.bench.machine import CpuInfo
+
+    if row.get("cpu") is None:
+        return "-"
+    features = row.get("cpu_features")
+    return CpuInfo(row["cpu"], None if features is None else tuple(features)).label
+
+
 def bench_table(rows: list[dict]) -> str:
     """The rows as a text table; skipped rows say why, noisy ones are marked."""
     table = []
@@ -62,6 +72,7 @@ def bench_table(rows: list[dict]) -> str:
                 human_count(r["macs"]),
                 *timing,
                 _accuracy_cell(r),
+                _cpu_cell(r),
                 note,
             )
         )
@@ -77,6 +88,7 @@ def bench_table(rows: list[dict]) -> str:
         "p10-p90 ms",
         "images/s",
         "top-1",
+        "cpu",
         "",
     )
     return format_table(headers, table, right=(2, 3, 4, 5, 6, 7, 8, 9, 10))
