@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup demo test emulator lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,15 @@ demo: setup
 	$(VENV)/bin/effnet train runs/digits --model efficientnet_lite0 --out runs/digits-lite0 --overwrite
 	$(VENV)/bin/effnet bench --run runs/digits-lite0 --formats onnx,onnx-int8 --threads 2 --runs 20 --workdir runs/digits-lite0/bench
 
-test: setup
+# The int8 portability tests also run exported files on an emulated AVX2-only CPU (qemu's user-mode
+# emulator, Debian's qemu-user); where it cannot be installed they are skipped, and say so.
+emulator:
+	@command -v qemu-x86_64 >/dev/null || [ "$$(uname -m)" != x86_64 ] || [ "$$(id -u)" != 0 ] || \
+	  ! command -v apt-get >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user \
+	  >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  qemu-user >/dev/null 2>&1) || echo "qemu-user not installed: the emulated-AVX2 int8 tests will be skipped"
+
+test: setup emulator
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest -q

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from effnet.bench.machine import cpu_info
+from effnet.runtime.cpu import cpu_info
 
 
 def describe() -> str:

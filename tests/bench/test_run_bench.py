@@ -9,8 +9,8 @@ import pytest
 
 from effnet import count_params, create_model, profile
 from effnet.bench import plot_accuracy_latency, run_bench
-from effnet.bench.machine import ARM_FEATURES, X86_FEATURES, cpu_info
 from effnet.cli import main
+from effnet.runtime.cpu import ARM_FEATURES, X86_FEATURES, cpu_info
 
 MODEL = "mobilenet_v3_small_075"
 KNOWN_FEATURES = {*X86_FEATURES.values(), *ARM_FEATURES.values()}

@@ -47,9 +47,19 @@ def test_finetune_steps_is_off_by_default_and_replaces_bias_correction():
     assert not QuantizationConfig("fp16").corrects_biases
 
 
-def test_weight_rounding_is_nearest_by_default_and_keeps_bias_correction():
+def test_weight_rounding_is_gptq_only_for_7_bit_weights_by_default_and_keeps_bias_correction():
     data = np.zeros((2, 3, 8, 8), np.float32)
-    assert QuantizationConfig.for_int8(data).weight_rounding == "nearest"
+    default = QuantizationConfig.for_int8(data)
+    assert default.weight_rounding == "auto" and default.int8_format == "portable" and default.portable_onnx
+    # a portable int8 .onnx file (7-bit weights) gets GPTQ, a .tflite file or a "vnni" .onnx file nearest
+    assert default.rounding_for(portable=True) == "gptq" and default.rounding_for(portable=False) == "nearest"
+    assert not QuantizationConfig.for_int8(data, int8_format="vnni").portable_onnx
+    assert not QuantizationConfig.for_int16(data).portable_onnx
+    assert QuantizationConfig.for_int8(data, finetune_steps=5).rounding_for(portable=True) == "nearest"
+    assert (
+        QuantizationConfig("int8", data, weight_rounding="nearest").rounding_for(portable=True) == "nearest"
+    )
+    assert QuantizationConfig("fp16").rounding_for(portable=False) == "nearest"
     gptq = QuantizationConfig.for_int8(data, weight_rounding="gptq")
     assert gptq.weight_rounding == "gptq" and gptq.corrects_biases
     assert QuantizationConfig.for_int16(data, weight_rounding="gptq").weight_rounding == "gptq"
@@ -80,6 +90,7 @@ def test_from_name_and_resolve():
         ({"mode": "fp16", "finetune_steps": 10}, "finetune_steps applies to int8 and int16"),
         ({"mode": "dynamic", "finetune_steps": 10}, "finetune_steps applies to int8 and int16"),
         ({"mode": "int8", "weight_rounding": "up"}, "weight_rounding must be one of"),
+        ({"mode": "int8", "int8_format": "avx2"}, "int8_format must be one of"),
         ({"mode": "fp16", "weight_rounding": "gptq"}, "needs calibration images: int8 or int16"),
         ({"mode": "int8", "weight_rounding": "gptq", "finetune_steps": 5}, "are alternatives"),
     ],

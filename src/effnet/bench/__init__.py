@@ -11,8 +11,8 @@
 
 from effnet.bench.core import DEFAULT_FORMATS, BenchModel, resolve_models, run_bench
 from effnet.bench.latency import NOISE_RATIO, Timing, measure, percentiles, time_calls
-from effnet.bench.machine import CpuInfo, cpu_info
 from effnet.bench.runners import FORMATS, FormatSkipped
+from effnet.runtime.cpu import CpuInfo, cpu_info
 
 __all__ = [
     "DEFAULT_FORMATS",

@@ -17,9 +17,9 @@ import numpy as np
 from torch import nn
 
 from effnet.bench.latency import NOISE_RATIO, measure
-from effnet.bench.machine import cpu_info
 from effnet.bench.runners import FORMATS, RUNNERS, FormatSkipped, Session, torch_threads
 from effnet.profiling import count_params, profile
+from effnet.runtime.cpu import cpu_info
 
 DEFAULT_FORMATS = ("torch", "onnx", "onnx-int8")
 CALIBRATION_IMAGES = 48  # two thirds calibrate int8, the rest check the quantized file
@@ -88,7 +88,7 @@ def run_bench(
     latency_ms_median, latency_ms_p10, latency_ms_p90, images_per_s, spread, attempts, noisy,
     top1_reference, accuracy, file, skipped, cpu, cpu_features`` (``skipped``: None, or why the format could
     not run here, then the latency fields are None; ``cpu``: this machine's CPU model and ``cpu_features`` its
-    int8-relevant instruction sets, see `effnet.bench.machine`, None where they cannot be read). ``on_row``
+    int8-relevant instruction sets, see `effnet.runtime.cpu`, None where they cannot be read). ``on_row``
     is called with each row as soon as it is measured.
     """
     formats = check_formats(formats)

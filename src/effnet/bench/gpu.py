@@ -9,8 +9,8 @@ import torch
 
 from effnet.bench.core import LATENCY_KEYS
 from effnet.bench.latency import NOISE_RATIO, measure
-from effnet.bench.machine import cpu_info
 from effnet.profiling import count_params, profile
+from effnet.runtime.cpu import cpu_info
 
 GPU_BATCHES = (1, 32, 256)
 GPU_FORMATS = ("torch", "torch-compile")

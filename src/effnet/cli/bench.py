@@ -37,7 +37,7 @@ def _accuracy_cell(row: dict) -> str:
 
 def _cpu_cell(row: dict) -> str:
     """The CPU and its int8 features, short: numbers from different machines must not be compared blind."""
-    from effnet.bench.machine import CpuInfo
+    from effnet.runtime.cpu import CpuInfo
 
     if row.get("cpu") is None:
         return "-"

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from effnet.export.quantization import WEIGHT_ROUNDINGS, QuantizationConfig
+from effnet.export.quantization import INT8_FORMATS, WEIGHT_ROUNDINGS, QuantizationConfig
 from effnet.image_classifier import DataLoader, load
 
 QUANTIZATIONS = ("int8", "int16", "fp16", "dynamic", "none")
@@ -29,8 +29,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ValueError(f"--format: unknown {unknown}; choose tflite and/or onnx")
     if args.finetune_steps and args.quantize not in ("int8", "int16"):
         raise ValueError(f"--finetune-steps applies to --quantize int8 or int16, not {args.quantize}")
-    if args.weight_rounding not in (None, "nearest") and args.quantize not in ("int8", "int16"):
+    if args.weight_rounding not in (None, "nearest", "auto") and args.quantize not in ("int8", "int16"):
         raise ValueError(f"--weight-rounding applies to --quantize int8 or int16, not {args.quantize}")
+    if args.int8_format != "portable" and args.quantize != "int8":
+        raise ValueError(f"--int8-format applies to --quantize int8, not {args.quantize}")
     out = Path(args.out) if args.out else run / "export"
     if _is_embedder_run(run):
         return _export_embedder(args, run, formats, out)
@@ -45,7 +47,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         classifier.train_data = data
     # int8: Model Maker's uint8 input and output in .tflite ("default" when nothing else is asked for)
     quantization: QuantizationConfig | str | None = _configured(args, data, integer_io=True)
-    if args.quantize == "int8" and quantization.corrects_biases and quantization.weight_rounding == "nearest":
+    if args.quantize == "int8" and quantization == QuantizationConfig.for_int8(data):
         quantization = "default"
     written = classifier.export(out, export_format=[*formats, "label"], quantization_config=quantization)
     for name, path in written.items():
@@ -58,10 +60,10 @@ def _configured(
     args: argparse.Namespace,
     data: DataLoader | None,
     integer_io: bool = False,
-    default_rounding: str = "nearest",
+    default_rounding: str = "auto",
 ) -> QuantizationConfig | None:
-    """The `QuantizationConfig` that --quantize, --no-bias-correction, --finetune-steps and --weight-rounding
-    ask for; ``integer_io``: int8 .tflite files take and return uint8 (float32 otherwise);
+    """The `QuantizationConfig` that --quantize, --no-bias-correction, --finetune-steps, --weight-rounding
+    and --int8-format ask for; ``integer_io``: int8 .tflite files take and return uint8 (float32 otherwise);
     ``default_rounding``: the weight rounding without --weight-rounding (nearest with --finetune-steps)."""
     if args.quantize == "none":
         return None
@@ -76,6 +78,7 @@ def _configured(
         bias_correction=not args.no_bias_correction,
         finetune_steps=args.finetune_steps,
         weight_rounding=args.weight_rounding or ("nearest" if args.finetune_steps else default_rounding),
+        int8_format=args.int8_format if args.quantize == "int8" else "portable",
     )
 
 
@@ -143,7 +146,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         choices=WEIGHT_ROUNDINGS,
         help="int8 / int16: gptq chooses each layer's int8 weights to keep its output close to float on the "
         "calibration images (one pass, no training; instead of --finetune-steps). Default: gptq for an "
-        "embedder run, nearest for a classifier run",
+        "embedder run; for a classifier run auto: gptq in a portable int8 .onnx file, nearest elsewhere",
+    )
+    p.add_argument(
+        "--int8-format",
+        choices=INT8_FORMATS,
+        default="portable",
+        help="int8 .onnx weights: portable (default): exact on every CPU; vnni: 8-bit weights in every "
+        "layer, right only on CPUs with int8 dot-product instructions (x86 VNNI, ARM); docs/int8.md",
     )
     p.add_argument("--out", help="output folder (default: RUN_DIR/export)")
     p.set_defaults(func=cmd_export)

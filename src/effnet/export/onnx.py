@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from effnet.export.files import destination, one_line_failure, publish, staging_
 from effnet.export.metadata import metadata_for
 from effnet.export.qat import network_to_quantize
 from effnet.export.quantization import QuantizationConfig, resolve_quantization
+from effnet.export.rounding import PAIRED_WEIGHT_LEVELS
 from effnet.export.torch_model import export_copy, input_channels, input_range, random_inputs
 from effnet.runtime.onnx_engine import OnnxPredictor
 from effnet.runtime.optional import import_optional
@@ -77,9 +79,11 @@ def export_onnx(
         opset = max(opset, INT16_OPSET)
     network = export_copy(model)
     quantization = config.mode if config is not None else "none"
-    metadata = metadata_for(network, labels, "NCHW", quantization)
+    portable = config is not None and config.portable_onnx
+    int8_format = config.int8_format if quantization == "int8" else ""
+    metadata = replace(metadata_for(network, labels, "NCHW", quantization), int8_format=int8_format)
     data = export_data(network, config, representative_data)
-    exported = network_to_quantize(network, config, data)
+    exported = network_to_quantize(network, config, data, portable)
     with staging_folder(target) as work:
         staged = work / "model.onnx"
 
@@ -102,6 +106,7 @@ def export_onnx(
                     config.corrects_biases,
                     sixteen_bit=config.mode == "int16",
                     reference_file=reference,
+                    portable=portable,
                 )
         elif config.mode == "fp16":
             proto = _to_float16(onnx.load(float_file))
@@ -119,7 +124,7 @@ def export_onnx(
             file_format="onnx",
             quantization=quantization,
             finetuned=bool(config and config.finetune_steps),
-            gptq=bool(config and config.weight_rounding == "gptq"),
+            gptq=bool(config and config.rounding_for(portable) == "gptq"),
         )
         publish(staged, target)
     return ExportedPath.with_check(target, check)
@@ -143,11 +148,10 @@ def _torch_to_onnx(network: nn.Module, file: Path, dynamic_batch: bool, opset: i
         )
 
 
-# ONNX Runtime static quantization, QDQ format. Measured on the project's x86 CPU (AVX-512 VNNI), Lite0
-# at 224: uint8 activations with int8 weights (U8S8) ran at 3.8 ms vs 5.8 ms for int8 activations (S8S8, the
-# quantize_static default) and 6.5 ms for float, 1 thread, with the same top-1 agreement; see
-# benchmarks/export_lite0.py. MinMax calibration matched Percentile and Entropy in agreement and is the
-# fastest of the three. ``sixteen_bit``: uint16 activations (A16W8), as NPU toolchains (QNN) expect.
+# ONNX Runtime static quantization, QDQ format: uint8 activations with int8 weights (U8S8), the fastest of
+# ORT's int8 kernels on x86 (docs/int8.md); MinMax calibration. ``sixteen_bit``: uint16 activations (A16W8),
+# as NPU toolchains (QNN) expect. ``portable``: the paired layers' weights in 7 bits
+# (`_limit_paired_weights`).
 def _quantize_static(
     float_file: Path,
     work: Path,
@@ -156,6 +160,7 @@ def _quantize_static(
     bias_correction: bool,
     sixteen_bit: bool = False,
     reference_file: Path | None = None,
+    portable: bool = False,
 ):
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -178,12 +183,74 @@ def _quantize_static(
         },
     )
     proto = onnx.load(quantized)
+    if portable:
+        _limit_paired_weights(proto, onnx.load(prepared))
     if bias_correction:
         if reference_file is not None:  # the float model the layers are corrected towards, if not float_file
             prepared = work / "reference-prepared.onnx"
             quant_pre_process(str(reference_file), str(prepared))
         correct_biases(OnnxBiasLayers(onnx.load(prepared), proto), calibration)
     return proto
+
+
+def _limit_paired_weights(quantized: Any, float_model: Any) -> None:
+    """Re-quantize, from ``float_model``'s weights, the int8 weights of every Conv (but depthwise ones),
+    Gemm and MatMul of an ORT QDQ file to -`PAIRED_WEIGHT_LEVELS`..`PAIRED_WEIGHT_LEVELS`, one scale per
+    output channel, and their int32 biases to the new grid (input scale x weight scale). Without VNNI, ORT's
+    x86 uint8 x int8 kernels add products of neighbouring inputs in int16: 7-bit weights cannot overflow it,
+    on any input. Depthwise convolutions run in a kernel that does not pair products and keep 8 bits.
+    ``quantized`` is edited in place; ORT keeps node names, so each layer is found in ``float_model`` by name.
+    """
+    from onnx import TensorProto, numpy_helper
+
+    top = PAIRED_WEIGHT_LEVELS
+    float_layers = {node.name: node for node in float_model.graph.node}
+    float_tensors = {tensor.name: tensor for tensor in float_model.graph.initializer}
+    producer = {output: node for node in quantized.graph.node for output in node.output}
+    tensors = {tensor.name: tensor for tensor in quantized.graph.initializer}
+    for node in quantized.graph.node:
+        if node.op_type not in ("Conv", "Gemm", "MatMul") or node.name not in float_layers:
+            continue
+        sources = [producer.get(name) for name in node.input[:3]]
+        if any(source is None or source.op_type != "DequantizeLinear" for source in sources[:2]):
+            continue
+        weight, weight_scale = (tensors.get(name) for name in sources[1].input[:2])
+        if weight is None or weight_scale is None or weight.data_type != TensorProto.INT8:
+            continue
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        if node.op_type == "Conv" and group > 1 and weight.dims[1] == 1:
+            continue  # depthwise
+        float_node = float_layers[node.name]
+        values = numpy_helper.to_array(float_tensors[float_node.input[1]]).astype(np.float64)
+        axis = next((a.i for a in sources[1].attribute if a.name == "axis"), 1) % values.ndim
+        per_channel = numpy_helper.to_array(weight_scale).size > 1
+        reduced = tuple(i for i in range(values.ndim) if not (per_channel and i == axis))
+        largest = np.abs(values).max(axis=reduced, keepdims=True)
+        scale = np.where(largest > 0, largest / top, 1.0).astype(np.float32)
+        levels = np.clip(np.round(values / scale), -top, top).astype(np.int8)
+        weight.CopyFrom(numpy_helper.from_array(levels, weight.name))
+        weight_scale.CopyFrom(
+            numpy_helper.from_array(
+                scale.reshape(-1) if per_channel else scale.reshape(()), weight_scale.name
+            )
+        )
+        bias_source = sources[2] if len(sources) > 2 else None
+        if bias_source is None or bias_source.op_type != "DequantizeLinear":
+            continue
+        bias, bias_scale = (tensors.get(name) for name in bias_source.input[:2])
+        input_scale = tensors.get(sources[0].input[1])
+        if bias is None or bias_scale is None or input_scale is None:
+            continue
+        if len(float_node.input) > 2 and float_node.input[2] in float_tensors:
+            bias_values = numpy_helper.to_array(float_tensors[float_node.input[2]]).astype(np.float64)
+        else:
+            bias_values = numpy_helper.to_array(bias) * numpy_helper.to_array(bias_scale).astype(np.float64)
+        grid = (numpy_helper.to_array(input_scale).astype(np.float64) * scale.reshape(-1)).astype(np.float32)
+        grid = np.broadcast_to(grid, bias_values.shape)
+        info = np.iinfo(np.int32)
+        integers = np.round(bias_values / grid).clip(info.min, info.max).astype(np.int32)
+        bias.CopyFrom(numpy_helper.from_array(integers, bias.name))
+        bias_scale.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(grid), bias_scale.name))
 
 
 def _quantize_dynamic(float_file: Path, work: Path):

@@ -45,7 +45,7 @@ from torch.nn.utils import parametrize
 
 from effnet.export.checks import ExportData
 from effnet.export.quantization import MIN_ACTIVATION_RANGE, QuantizationConfig
-from effnet.export.rounding import WEIGHT_LEVELS, folded_gain, gptq_round, weight_layers
+from effnet.export.rounding import folded_gain, gptq_round, weight_layers, weight_levels
 from effnet.export.torch_model import input_range
 from effnet.models.blocks import Block
 from effnet.models.layers import ConvBnAct, SqueezeExcite
@@ -85,12 +85,13 @@ class _ActivationQuantizer:
 
 
 class _FoldedWeightQuantizer(nn.Module):
-    """A parametrization of a conv / linear weight: per-output-channel symmetric int8 rounding of the
-    weight with the following BatchNorm's gain folded in (``bn`` None: no BatchNorm follows)."""
+    """A parametrization of a conv / linear weight: per-output-channel symmetric rounding to -``top``..``top``
+    of the weight with the following BatchNorm's gain folded in (``bn`` None: no BatchNorm follows)."""
 
-    def __init__(self, bn: nn.modules.batchnorm._BatchNorm | None) -> None:
+    def __init__(self, bn: nn.modules.batchnorm._BatchNorm | None, top: int) -> None:
         super().__init__()
         self.bn = [bn]  # a list: not registered as a submodule of the parametrization
+        self.top = top
         self.rounding = True
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
@@ -99,19 +100,18 @@ class _FoldedWeightQuantizer(nn.Module):
         shape = (-1,) + (1,) * (weight.dim() - 1)
         gain = folded_gain(self.bn[0], weight.shape[0]).to(weight)
         folded = weight * gain.reshape(shape)
-        scale = folded.detach().abs().flatten(1).amax(1).clamp_min(1e-12) / WEIGHT_LEVELS
+        scale = folded.detach().abs().flatten(1).amax(1).clamp_min(1e-12) / self.top
         zero_point = torch.zeros(len(scale), dtype=torch.int32, device=weight.device)
-        rounded = torch.fake_quantize_per_channel_affine(
-            folded, scale, zero_point, 0, -WEIGHT_LEVELS, WEIGHT_LEVELS
-        )
+        rounded = torch.fake_quantize_per_channel_affine(folded, scale, zero_point, 0, -self.top, self.top)
         return rounded / gain.reshape(shape)
 
 
 class QuantizationSimulation:
     """Fake-quantizes ``network`` in place (weights through parametrizations, activations through forward
-    hooks); `remove` restores plain modules with the (fine-tuned) float weights."""
+    hooks); `remove` restores plain modules with the (fine-tuned) float weights. ``portable``: the weight
+    grid of a portable int8 .onnx file (`effnet.export.rounding.weight_levels`)."""
 
-    def __init__(self, network: nn.Module, activation_bits: int = 8) -> None:
+    def __init__(self, network: nn.Module, activation_bits: int = 8, portable: bool = False) -> None:
         self.network = network
         levels = 2**activation_bits - 1
         self._quantizers: list[_ActivationQuantizer] = []
@@ -134,7 +134,8 @@ class QuantizationSimulation:
             if isinstance(module, (nn.Conv2d, nn.Linear)) and id(module) not in inside_conv_bn_act:
                 self._on_input(module, quantizer())
         for layer, bn in weight_layers(network):
-            parametrize.register_parametrization(layer, "weight", _FoldedWeightQuantizer(bn))
+            rounding = _FoldedWeightQuantizer(bn, weight_levels(layer, portable))
+            parametrize.register_parametrization(layer, "weight", rounding)
             self._weights.append(layer)
 
     def _on_input(self, module: nn.Module, quantize: _ActivationQuantizer) -> None:
@@ -185,18 +186,19 @@ def quantization_finetune(
     seed: int = 0,
     progress: bool = True,
     augment: bool = True,
+    portable: bool = False,
 ) -> nn.Module:
     """A copy of ``model`` fine-tuned for ``steps`` steps (Adam, cosine-decayed ``learning_rate``) through
     the int8 simulation (``activation_bits=16``: int16 activations) on ``images`` (preprocessed float32
     (N, C, H, W): the calibration images), distilling from ``model``'s own outputs; activation ranges are
     re-measured on ``images`` every epoch. ``augment``: train on mixed and mirrored images (`_augmented`):
     without it, fine-tuning on a few hundred images fitted them and moved away from float on others.
-    ``model`` is not changed."""
+    ``portable``: simulate a portable int8 .onnx file's weight grid. ``model`` is not changed."""
     teacher = copy.deepcopy(model).cpu().float().eval()
     student = copy.deepcopy(teacher)
     inputs = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     embedding = getattr(model, "num_classes", 1) == 0
-    simulation = QuantizationSimulation(student, activation_bits)
+    simulation = QuantizationSimulation(student, activation_bits, portable)
     optimizer = torch.optim.Adam([p for p in student.parameters() if p.requires_grad], lr=learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     generator = torch.Generator().manual_seed(seed)
@@ -238,23 +240,26 @@ def _augmented(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return mixed
 
 
-def network_to_quantize(network: nn.Module, config: QuantizationConfig | None, data: ExportData) -> nn.Module:
+def network_to_quantize(
+    network: nn.Module, config: QuantizationConfig | None, data: ExportData, portable: bool = False
+) -> nn.Module:
     """The network an export converts and quantizes: ``network`` itself; with ``config.finetune_steps`` a
-    copy fine-tuned on the calibration images; with ``config.weight_rounding="gptq"`` a copy whose weights
-    GPTQ rounded (`effnet.export.rounding`). The last such copy is kept, by a fingerprint of the weights,
-    calibration images and settings it came from, so that exporting one model to several formats prepares
-    it once."""
+    copy fine-tuned on the calibration images; where the config's weight rounding is GPTQ (for a
+    ``portable`` int8 .onnx file, see `QuantizationConfig.rounding_for`) a copy whose weights GPTQ rounded
+    (`effnet.export.rounding`), on that file's weight grid. The last such copy is kept, by a fingerprint of
+    the weights, calibration images and settings it came from, so that exporting one model to several
+    formats prepares it once."""
     if config is None or not config.calibrated:
         return network
     images = data.calibration
     if config.finetune_steps:
         steps, bits = config.finetune_steps, 16 if config.mode == "int16" else 8
         log_line = f"quantization-aware fine-tuning: {steps} steps on {len(images)} images"
-        settings: tuple[object, ...] = ("finetune", steps, bits)
-        prepare = partial(quantization_finetune, network, images, steps, bits)
-    elif config.weight_rounding == "gptq":
-        log_line, settings = f"GPTQ weight rounding on {len(images)} images", ("gptq",)
-        prepare = partial(gptq_round, network, images)
+        settings: tuple[object, ...] = ("finetune", steps, bits, portable)
+        prepare = partial(quantization_finetune, network, images, steps, bits, portable=portable)
+    elif config.rounding_for(portable) == "gptq":
+        log_line, settings = f"GPTQ weight rounding on {len(images)} images", ("gptq", portable)
+        prepare = partial(gptq_round, network, images, portable=portable)
     else:
         return network
     key = _fingerprint(network, images, *settings)

@@ -8,7 +8,12 @@ from typing import Any
 DEFAULT_QUANTIZATION_STEPS = 500  # Model Maker's default: 500 calibration images, batch 1
 MODES = ("int8", "int16", "fp16", "dynamic")
 CALIBRATED_MODES = ("int8", "int16")  # static quantization: activation ranges from representative images
-WEIGHT_ROUNDINGS = ("nearest", "gptq")
+WEIGHT_ROUNDINGS = ("auto", "nearest", "gptq")
+# How an int8 .onnx file stores the weights of the layers that x86 kernels multiply in pairs (every layer but
+# depthwise convolutions): "portable" in 7 bits (-63..63), exact on every CPU; "vnni" in 8 bits (-127..127),
+# exact only where ONNX Runtime has int8 dot-product instructions (x86 VNNI, ARM): on other x86 CPUs its
+# uint8 x int8 kernels saturate (effnet's runtime then switches them to slower exact ones). docs/int8.md.
+INT8_FORMATS = ("portable", "vnni")
 INFERENCE_TYPES = ("float32", "int8", "uint8")
 _MODE_ALIASES = {"int8": "int8", "fp16": "fp16", "float16": "fp16", "dynamic": "dynamic"}
 _MODE_ALIASES |= {"int16": "int16", "int16x8": "int16", "16x8": "int16", "a16w8": "int16"}
@@ -52,9 +57,13 @@ class QuantizationConfig:
     calibration images before quantizing (`effnet.export.qat`; a few minutes; bias correction is then
     skipped). ``weight_rounding`` (int8 and int16 modes): ``"nearest"`` rounds each weight to its nearest
     int8 level; ``"gptq"`` chooses the levels layer by layer so that each layer's output on the calibration
-    images stays close to float (`effnet.export.rounding`; one pass, no training; on a trained Lite0 + gdc
-    embedder the int8 file kept 0.990 cosine similarity to float instead of 0.983, int16 0.998 instead of
-    0.990). Use one of the two.
+    images stays close to float (`effnet.export.rounding`; one pass, no training); ``"auto"`` (the default):
+    GPTQ where a file keeps weights in 7 bits (a portable int8 .onnx file), nearest elsewhere. GPTQ and
+    fine-tuning are alternatives.
+
+    ``int8_format`` (int8 .onnx files; see `INT8_FORMATS`): ``"portable"`` (the default) gives a file whose
+    integer arithmetic is exact on every CPU; ``"vnni"`` keeps 8-bit weights in every layer, for files that
+    only run on CPUs with int8 dot-product instructions. .tflite files are exact on every CPU either way.
     """
 
     mode: str = "int8"
@@ -64,7 +73,8 @@ class QuantizationConfig:
     inference_output_type: str = "float32"
     bias_correction: bool = True
     finetune_steps: int = 0
-    weight_rounding: str = "nearest"
+    weight_rounding: str = "auto"
+    int8_format: str = "portable"
 
     def __post_init__(self) -> None:
         mode = _MODE_ALIASES.get(str(self.mode).lower())
@@ -90,7 +100,7 @@ class QuantizationConfig:
             raise ValueError(
                 f"weight_rounding must be one of {WEIGHT_ROUNDINGS}, got {self.weight_rounding!r}"
             )
-        if self.weight_rounding != "nearest":
+        if self.weight_rounding == "gptq":
             if mode not in CALIBRATED_MODES:
                 raise ValueError(
                     f"weight_rounding={self.weight_rounding!r} needs calibration images: "
@@ -101,6 +111,8 @@ class QuantizationConfig:
                     "weight_rounding='gptq' and finetune_steps are alternatives (fine-tuning moves the "
                     "weights GPTQ rounded; measured, it did not keep more): pass one of them"
                 )
+        if self.int8_format not in INT8_FORMATS:
+            raise ValueError(f"int8_format must be one of {INT8_FORMATS}, got {self.int8_format!r}")
         if mode != "int8" and (self.inference_input_type, self.inference_output_type) != ("float32",) * 2:
             raise ValueError(
                 f"{mode} quantization keeps float32 input and output; integer inference types need "
@@ -116,7 +128,8 @@ class QuantizationConfig:
         inference_output_type: Any = "uint8",
         bias_correction: bool = True,
         finetune_steps: int = 0,
-        weight_rounding: str = "nearest",
+        weight_rounding: str = "auto",
+        int8_format: str = "portable",
     ) -> QuantizationConfig:
         """Full-integer int8, uint8 input and output by default (as Model Maker)."""
         return cls(
@@ -128,6 +141,7 @@ class QuantizationConfig:
             bias_correction,
             finetune_steps,
             weight_rounding,
+            int8_format,
         )
 
     @classmethod
@@ -137,7 +151,7 @@ class QuantizationConfig:
         quantization_steps: int = DEFAULT_QUANTIZATION_STEPS,
         bias_correction: bool = True,
         finetune_steps: int = 0,
-        weight_rounding: str = "nearest",
+        weight_rounding: str = "auto",
     ) -> QuantizationConfig:
         """int16 activations, int8 weights (A16W8), float32 input and output."""
         return cls(
@@ -153,6 +167,18 @@ class QuantizationConfig:
     def calibrated(self) -> bool:
         """Whether activation ranges come from representative images (int8, int16)."""
         return self.mode in CALIBRATED_MODES
+
+    @property
+    def portable_onnx(self) -> bool:
+        """Whether an int8 .onnx file keeps the paired layers' weights in 7 bits (``int8_format``)."""
+        return self.mode == "int8" and self.int8_format == "portable"
+
+    def rounding_for(self, portable: bool) -> str:
+        """ "nearest" or "gptq": the weight rounding of a file, ``portable`` if it is a portable int8 .onnx
+        file (``weight_rounding="auto"`` resolved)."""
+        if self.weight_rounding != "auto":
+            return self.weight_rounding
+        return "gptq" if portable and self.calibrated and not self.finetune_steps else "nearest"
 
     @property
     def corrects_biases(self) -> bool:

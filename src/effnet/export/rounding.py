@@ -34,6 +34,10 @@ from torch import nn
 from effnet.models.layers import TFSameConv2d, tf_same_padding
 
 WEIGHT_LEVELS = 127  # symmetric int8 weights: -127..127, as both exporters write them
+# The weights of layers that x86 int8 kernels multiply in pairs, in a portable int8 .onnx file: -63..63.
+# Without VNNI, ONNX Runtime's uint8 x int8 kernels (vpmaddubsw) add the products of two neighbouring inputs
+# into int16 and saturate: 2 x 255 x 127 overflows 32767, 2 x 255 x 63 does not, on any input.
+PAIRED_WEIGHT_LEVELS = 63
 MAX_BLOCK = 2048  # inputs per Hessian block: a wider layer (the flatten head's FC) gets block-diagonal ones
 
 log = logging.getLogger("effnet.export")
@@ -48,6 +52,21 @@ def folded_gain(bn: nn.modules.batchnorm._BatchNorm | None, channels: int) -> to
     if bn.weight is not None:
         gain = gain * bn.weight
     return torch.where(gain.abs() < 1e-12, torch.full_like(gain, 1e-12), gain)
+
+
+def multiplies_in_pairs(layer: nn.Module) -> bool:
+    """Whether integer GEMM kernels multiply ``layer``'s weights: every fully-connected layer and every
+    convolution except depthwise ones (one input channel per group), which run in a kernel of their own."""
+    if isinstance(layer, nn.Conv2d):
+        return not (layer.groups > 1 and layer.in_channels == layer.groups)
+    return isinstance(layer, nn.Linear)
+
+
+def weight_levels(layer: nn.Module, portable: bool) -> int:
+    """The largest integer weight level of ``layer`` in a file: `PAIRED_WEIGHT_LEVELS` for the layers that
+    `multiplies_in_pairs` in a ``portable`` file (see `effnet.export.quantization.INT8_FORMATS`), else
+    `WEIGHT_LEVELS`."""
+    return PAIRED_WEIGHT_LEVELS if portable and multiplies_in_pairs(layer) else WEIGHT_LEVELS
 
 
 def weight_layers(network: nn.Module) -> Iterator[tuple[nn.Module, nn.modules.batchnorm._BatchNorm | None]]:
@@ -80,11 +99,13 @@ def gptq_round(
     batch_size: int = 8,
     damping: float = 0.01,
     progress: bool = True,
+    portable: bool = False,
 ) -> nn.Module:
     """A copy of ``model`` whose convolution and fully-connected weights lie on the int8 grid, rounded by
     GPTQ on ``images`` (preprocessed float32 (N, C, H, W): the calibration images). ``damping``: the
     fraction of the Hessian's mean diagonal added to it (numerical stability, and less trust in directions
-    the images barely reach). ``model`` is not changed."""
+    the images barely reach). ``portable``: the grid of a portable int8 .onnx file (`weight_levels`).
+    ``model`` is not changed."""
     rounded = copy.deepcopy(model).cpu().float().eval()
     layers = list(weight_layers(rounded))
     hessians = _hessians(rounded, [layer for layer, _ in layers], images, batch_size)
@@ -92,7 +113,8 @@ def gptq_round(
     fallbacks = 0
     try:
         for layer, bn in layers:
-            weight, fallback = _round_layer(layer, bn, hessians.pop(layer), damping)
+            levels = weight_levels(layer, portable)
+            weight, fallback = _round_layer(layer, bn, hessians.pop(layer), damping, levels)
             layer.weight.copy_(weight)
             fallbacks += bool(fallback)
             bar.update(1)
@@ -167,33 +189,41 @@ def _blocks(columns: torch.Tensor) -> torch.Tensor:
 
 
 def _round_layer(
-    layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm | None, hessian: torch.Tensor, damping: float
+    layer: nn.Module,
+    bn: nn.modules.batchnorm._BatchNorm | None,
+    hessian: torch.Tensor,
+    damping: float,
+    top: int = WEIGHT_LEVELS,
 ) -> tuple[torch.Tensor, int]:
-    """The layer's new weight: GPTQ-rounded levels times the per-channel scale, with the BatchNorm gain
-    divided back out; and how many of its weight groups fell back to nearest rounding (see `_gptq`)."""
+    """The layer's new weight: GPTQ-rounded levels (-``top``..``top``) times the per-channel scale, with the
+    BatchNorm gain divided back out; and how many of its weight groups fell back to nearest rounding (see
+    `_gptq`)."""
     weight = layer.weight.detach().double()
     gain = folded_gain(bn, weight.shape[0]).double().reshape((-1,) + (1,) * (weight.dim() - 1))
     groups = layer.groups if isinstance(layer, nn.Conv2d) else 1
     outputs, inputs = weight.shape[0], weight[0].numel()
     rows = outputs // groups
     folded = (weight * gain).reshape(groups, rows, inputs)
-    scale = folded.abs().amax(2, keepdim=True).clamp_min(1e-12) / WEIGHT_LEVELS  # (groups, rows, 1)
+    scale = folded.abs().amax(2, keepdim=True).clamp_min(1e-12) / top  # (groups, rows, 1)
     blocks, size = _block_shape(inputs)
     levels = F.pad(folded / scale, (0, blocks * size - inputs))
     levels = levels.reshape(groups, rows, blocks, size).transpose(1, 2).reshape(groups * blocks, rows, size)
-    levels, fallback = _gptq(levels, hessian, damping)
+    levels, fallback = _gptq(levels, hessian, damping, top)
     levels = levels.reshape(groups, blocks, rows, size).transpose(1, 2).reshape(groups, rows, -1)
     levels = levels[..., :inputs]
-    # The exporters take each channel's scale from its largest weight: keep that weight at +-127.
+    # The exporters take each channel's scale from its largest weight: keep that weight at +-top.
     largest = (folded / scale).abs().argmax(2, keepdim=True)
-    short = levels.abs().amax(2, keepdim=True) < WEIGHT_LEVELS
-    pinned = torch.sign(folded.gather(2, largest)) * WEIGHT_LEVELS
+    short = levels.abs().amax(2, keepdim=True) < top
+    pinned = torch.sign(folded.gather(2, largest)) * top
     levels.scatter_(2, largest, torch.where(short, pinned, levels.gather(2, largest)))
     return (levels * scale).reshape(weight.shape).div(gain).to(layer.weight.dtype), fallback
 
 
-def _gptq(levels: torch.Tensor, hessian: torch.Tensor, damping: float) -> tuple[torch.Tensor, int]:
-    """Round ``levels`` (units, rows, inputs: weights in units of their scale) one input at a time, each
+def _gptq(
+    levels: torch.Tensor, hessian: torch.Tensor, damping: float, top: int = WEIGHT_LEVELS
+) -> tuple[torch.Tensor, int]:
+    """Round ``levels`` (units, rows, inputs: weights in units of their scale, within -``top``..``top``)
+    one input at a time, each
     rounding error compensated on the inputs after it through the inverse-Hessian's Cholesky factor; and
     the number of units rounded to nearest instead (their Hessian not finite or not positive definite)."""
     units, _, inputs = levels.shape
@@ -218,7 +248,7 @@ def _gptq(levels: torch.Tensor, hessian: torch.Tensor, damping: float) -> tuple[
     rounded = torch.empty_like(levels)
     for column in range(inputs):
         current = levels[:, :, column]
-        rounded[:, :, column] = current.round().clamp(-WEIGHT_LEVELS, WEIGHT_LEVELS)
+        rounded[:, :, column] = current.round().clamp(-top, top)
         error = (current - rounded[:, :, column]) / factor[:, column, column, None]
         levels[:, :, column + 1 :] -= error[:, :, None] * factor[:, None, column, column + 1 :]
     return rounded, fallback

@@ -107,7 +107,7 @@ def export_tflite(
             file_format="tflite",
             quantization=quantization_name,
             finetuned=bool(config and config.finetune_steps),
-            gptq=bool(config and config.weight_rounding == "gptq"),
+            gptq=bool(config and config.rounding_for(False) == "gptq"),
         )
         publish(staged, target)
     return ExportedPath.with_check(target, check)

@@ -56,6 +56,9 @@ class ModelMetadata:
     output: str = "logits"
     quantization: str = "none"
     producer: str = field(default_factory=_producer)
+    int8_format: str = (
+        ""  # an int8 .onnx file's weight format ("portable" or "vnni"); "" elsewhere or unknown
+    )
 
     def __post_init__(self) -> None:
         if self.input_layout not in LAYOUTS:
@@ -77,6 +80,7 @@ class ModelMetadata:
             "output": self.output,
             "quantization": self.quantization,
             "producer": self.producer,
+            **({"int8_format": self.int8_format} if self.int8_format else {}),
         }
 
     @classmethod
@@ -96,6 +100,7 @@ class ModelMetadata:
                 output=data.get("output", "logits"),
                 quantization=data.get("quantization", "none"),
                 producer=data.get("producer", ""),
+                int8_format=str(data.get("int8_format", "")),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{source}: damaged effnet metadata ({error}); re-export the model") from None
@@ -113,6 +118,8 @@ class ModelMetadata:
             "quantization": self.quantization,
             "producer": self.producer,
         }
+        if self.int8_format:
+            props["int8_format"] = self.int8_format
         if self.labels is not None:
             props["labels"] = json.dumps(list(self.labels), ensure_ascii=False)
         return props

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from effnet.preprocessing import Preprocessing
+from effnet.runtime.cpu import cpu_info
 from effnet.runtime.errors import ModelFileError, short_reason
 from effnet.runtime.metadata import ModelMetadata
 from effnet.runtime.optional import import_optional
@@ -47,6 +48,10 @@ class OnnxPredictor(Predictor):
             self._session = ort.InferenceSession(name, options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail ...)
             raise ModelFileError(name, f"not a readable ONNX model ({short_reason(error)})", _FIX) from None
+        if _needs_exact_kernels(self._session.get_modelmeta().custom_metadata_map):
+            # ORT converts the layers whose 8-bit weights would saturate to exact uint8 x uint8 kernels
+            options.add_session_config_entry("session.x64quantprecision", "1")
+            self._session = ort.InferenceSession(name, options, providers=["CPUExecutionProvider"])
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelFileError(
@@ -65,6 +70,14 @@ class OnnxPredictor(Predictor):
 
     def _invoke(self, array: np.ndarray) -> np.ndarray:
         return self._session.run([self.output_spec.name], {self.input_spec.name: array})[0]
+
+
+def _needs_exact_kernels(props: dict[str, str]) -> bool:
+    """Whether a file's int8 layers would compute wrong results on this CPU with ORT's fast kernels: an int8
+    file with 8-bit weights in every layer (int8_format "vnni", or an effnet file older than the format) on
+    an x86 CPU without VNNI. Portable int8 files are exact everywhere (`effnet.export.quantization`)."""
+    int8 = props.get("quantization") == "int8" and props.get("int8_format") != "portable"
+    return int8 and cpu_info().saturates_int8_pairs
 
 
 def _spec(path: str, arg) -> TensorSpec:

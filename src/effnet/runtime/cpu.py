@@ -2,7 +2,8 @@
 
 int8 latency depends less on clock speed than on how many 8-bit multiply-adds one instruction does: AVX2,
 AVX-512, VNNI (AVX-512 or AVX) and AMX on x86; NEON, the dot product (SDOT/UDOT) and i8mm (SMMLA) and SVE on
-Arm. Two rows that differ there are not comparable, so every `effnet bench` row names them.
+Arm. Two rows that differ there are not comparable, so every `effnet bench` row names them. They also
+decide whether ONNX Runtime's int8 kernels are exact for a file (`CpuInfo.saturates_int8_pairs`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,15 @@ class CpuInfo:
         if self.features is None:
             return f"{short} [features unknown]"
         return f"{short} [{' '.join(self.features) or 'no int8 features'}]"
+
+    @property
+    def saturates_int8_pairs(self) -> bool:
+        """Whether ONNX Runtime's uint8 x int8 kernels add pairs of products in int16 and saturate on this
+        CPU: x86 without VNNI or AMX (AVX2, AVX-512 alone; unknown features on x86 count as such). ARM
+        kernels and VNNI accumulate in int32."""
+        if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
+            return False
+        return self.features is None or not {"avx512_vnni", "avx_vnni", "amx"} & set(self.features)
 
     def to_dict(self) -> dict[str, object]:
         return {"cpu": self.name, "cpu_features": None if self.features is None else list(self.features)}

@@ -2,8 +2,8 @@
 
 import pytest
 
-from effnet.bench import machine
-from effnet.bench.machine import CpuInfo, cpu_info, parse_cpuinfo
+from effnet.runtime import cpu as machine
+from effnet.runtime.cpu import CpuInfo, cpu_info, parse_cpuinfo
 
 # Excerpts of real /proc/cpuinfo files: two cores each where the second matters, flags trimmed.
 INTEL_AVX2 = """\
