@@ -148,8 +148,8 @@ def test_export_weight_rounding_gptq_rounds_on_the_calibration_images(run, tmp_p
 
     calls = []
 
-    def spy(network, images):  # GPTQ itself is tested in tests/export/test_rounding.py; here: the wiring
-        calls.append(images.shape)
+    def spy(network, images, portable):  # GPTQ itself: tests/export/test_rounding.py; here: the wiring
+        calls.append((images.shape, portable))
         return network
 
     monkeypatch.setattr(qat, "gptq_round", spy)
@@ -158,7 +158,9 @@ def test_export_weight_rounding_gptq_rounds_on_the_calibration_images(run, tmp_p
     assert main(args) == 0
     assert "onnx (int8)" in capsys.readouterr().out
     size = runtime.load(out / "model.onnx").metadata.preprocessing.input_size
-    assert len(calls) == 1 and calls[0][1:] == (3, *size) and calls[0][0] > 10
+    (shape, portable), *others = calls
+    assert not others and shape[1:] == (3, *size) and shape[0] > 10
+    assert portable  # the default int8 .onnx format's 7-bit grid
     assert (
         main(["export", str(run), "--quantize", "none", "--weight-rounding", "gptq", "--out", str(out)]) == 2
     )
