@@ -40,7 +40,7 @@ emulator:
 test: setup emulator
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 format: setup
 	$(VENV)/bin/ruff format src tests benchmarks

@@ -159,8 +159,8 @@ def test_cli_export_writes_an_embedder_run(digits, uninterrupted, tmp_path, caps
 
 def test_cli_export_rounds_an_embedder_by_gptq_unless_told_otherwise():
     """`effnet export` of an embedder run: GPTQ weight rounding by default (what keeps gdc / flatten int8
-    files at 0.99 cosine), nearest with --finetune-steps or --weight-rounding nearest; a classifier run keeps
-    nearest."""
+    files at 0.99 cosine), nearest with --finetune-steps or --weight-rounding nearest; a classifier run gets
+    "auto" (GPTQ in a portable int8 .onnx file, nearest in .tflite)."""
     import argparse
 
     from effnet.cli.export import _configured
@@ -168,6 +168,7 @@ def test_cli_export_rounds_an_embedder_by_gptq_unless_told_otherwise():
 
     def rounding(default: str, **flags) -> str:
         args = {"quantize": "int8", "no_bias_correction": False, "finetune_steps": 0, "weight_rounding": None}
+        args["int8_format"] = "portable"
         config = _configured(argparse.Namespace(**{**args, **flags}), [0], default_rounding=default)
         return config.weight_rounding
 
@@ -175,3 +176,4 @@ def test_cli_export_rounds_an_embedder_by_gptq_unless_told_otherwise():
     assert rounding(WEIGHT_ROUNDING, weight_rounding="nearest") == "nearest"
     assert rounding(WEIGHT_ROUNDING, finetune_steps=5) == "nearest"
     assert rounding("nearest") == "nearest" and rounding("nearest", weight_rounding="gptq") == "gptq"
+    assert rounding("auto") == "auto" and rounding("auto", int8_format="vnni") == "auto"
