@@ -27,10 +27,13 @@ _NAME = re.compile(r"^step-(\d{8,})\.pt$")
 
 
 def rng_states() -> dict[str, Any]:
-    """The global generators of torch (CPU and CUDA), numpy and Python's random."""
+    """The global generators of torch (CPU and CUDA), numpy and Python's random, in the types a checkpoint
+    read with ``torch.load(weights_only=True)`` may hold (tensors, numbers, strings, lists, tuples, dicts)."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()
     states = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        "numpy": numpy_state,
         "python": random.getstate(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -40,7 +43,11 @@ def rng_states() -> dict[str, Any]:
 
 def set_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
+    numpy_state = states["numpy"]
+    if isinstance(numpy_state, dict):
+        numpy_state = {**numpy_state, "state": dict(numpy_state["state"])}
+        numpy_state["state"]["key"] = np.asarray(numpy_state["state"]["key"], dtype=np.uint32)
+    np.random.set_state(numpy_state)
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -85,8 +92,16 @@ class StepCheckpoints:
         paths = self.paths()
         if not paths:
             return None
-        state = torch.load(paths[-1], map_location="cpu", weights_only=False)
-        if state.get("fingerprint") != self.fingerprint:
+        try:
+            # weights_only: a checkpoint is data; a crafted one must not run code (pickle's __reduce__)
+            state = torch.load(paths[-1], map_location="cpu", weights_only=True)
+        except Exception as error:  # UnpicklingError, a truncated zip, a file that is no checkpoint ...
+            reason = " ".join(str(error).split(".")[0].split())[:200]
+            raise ValueError(
+                f"{paths[-1]}: not a checkpoint effnet can read ({type(error).__name__}: {reason}); delete "
+                "it to resume from the one before, or the whole folder to start over"
+            ) from None
+        if not isinstance(state, dict) or state.get("fingerprint") != self.fingerprint:
             raise ValueError(
                 f"{paths[-1]} belongs to another run (different model, data or settings); use a new output "
                 f"folder, or delete {self.folder} to start over"
