@@ -75,7 +75,7 @@ def export_onnx(
         )
     if config is not None and config.mode == "int16":
         opset = max(opset, INT16_OPSET)
-    network = export_copy(model)
+    network = export_copy(model, "onnx" if config is not None and config.mode == "int8" else None)
     quantization = config.mode if config is not None else "none"
     metadata = metadata_for(network, labels, "NCHW", quantization)
     data = export_data(network, config, representative_data)
