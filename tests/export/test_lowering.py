@@ -10,7 +10,7 @@ from torch import nn
 
 import effnet
 from effnet.export import QuantizationConfig
-from effnet.export.lowering import AveragePoolSqueezeExcite, lower_for_int8
+from effnet.export.lowering import AveragePoolSqueezeExcite, ScaledHardSwish, lower_for_int8
 from effnet.export.torch_model import export_copy
 from effnet.models.layers import SqueezeExcite
 
@@ -37,6 +37,7 @@ def int8_config(images):
 def test_rewrite_keeps_the_function(mobilenet_v3, engine):
     lowered = lower_for_int8(copy.deepcopy(mobilenet_v3), engine)
     assert not any(isinstance(m, (nn.Hardswish, nn.Hardsigmoid)) for m in lowered.modules())
+    assert any(isinstance(m, ScaledHardSwish) for m in lowered.modules())  # 1/6 folded into weights
     blocks = [m for m in lowered.modules() if isinstance(m, SqueezeExcite)]
     pooled = [isinstance(m, AveragePoolSqueezeExcite) for m in blocks]
     assert pooled and all(pooled) == (engine == "onnx")
