@@ -77,7 +77,7 @@ def export_onnx(
         )
     if config is not None and config.mode == "int16":
         opset = max(opset, INT16_OPSET)
-    network = export_copy(model)
+    network = export_copy(model, "onnx" if config is not None and config.mode == "int8" else None)
     quantization = config.mode if config is not None else "none"
     portable = config is not None and config.portable_onnx
     int8_format = config.int8_format if quantization == "int8" else ""

@@ -77,7 +77,7 @@ def export_tflite(
             package="ai-edge-quantizer",
             extra="litert",
         )
-    network = export_copy(model)
+    network = export_copy(model, "tflite" if config is not None and config.mode == "int8" else None)
     quantization_name = config.mode if config is not None else "none"
     metadata = metadata_for(network, labels, "NHWC", quantization_name)
     data = export_data(network, config, representative_data)

@@ -8,14 +8,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from effnet.export.lowering import lower_for_int8
 from effnet.preprocessing import Preprocessing
 
 _REFERENCE_BATCH = 16
 
 
-def export_copy(model: nn.Module) -> nn.Module:
+def export_copy(model: nn.Module, int8_engine: str | None = None) -> nn.Module:
     """A float32 CPU copy of ``model`` in eval mode: exporting never changes the caller's model (its device,
-    dtype or train/eval mode)."""
+    dtype or train/eval mode). ``int8_engine`` ("onnx" or "tflite"): the copy is for an int8 file of that
+    engine, and its activations are rewritten into forms the engine runs in int8
+    (`effnet.export.lowering`)."""
     if not isinstance(model, nn.Module):
         raise TypeError(
             f"expected a torch.nn.Module built by effnet.create_model, got {type(model).__name__}"
@@ -30,7 +33,8 @@ def export_copy(model: nn.Module) -> nn.Module:
             f"{getattr(model, 'name', 'the model')} was built with features_only=True (a list of feature "
             "maps); export a classifier, or num_classes=0 for pooled features"
         )
-    return copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
+    network = copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
+    return lower_for_int8(network, int8_engine) if int8_engine else network
 
 
 def input_channels(model: nn.Module) -> int:
