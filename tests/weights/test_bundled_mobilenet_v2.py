@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from reference_crop import resized_center_crop
 
 import effnet
 from effnet import image_classifier
@@ -118,12 +119,7 @@ def test_model_matches_slow_reference(size):
 def test_preprocessing_reproduces_torchvision_eval(photos):
     """IMAGENET1K_V1 eval: resize the short side to 256 (bilinear), center-crop 224, ImageNet mean / std."""
     model = effnet.create_model("mobilenet_v2_100", pretrained=True)
-    image = Image.open(photos["coffee"]).convert("RGB")
-    w, h = image.size
-    scale = 256 / min(w, h)
-    resized = image.resize((round(w * scale), round(h * scale)), Image.Resampling.BILINEAR)
-    left, top = round((resized.width - 224) / 2), round((resized.height - 224) / 2)
-    crop = np.asarray(resized.crop((left, top, left + 224, top + 224)), dtype=np.float32) / 255
+    crop = resized_center_crop(photos["coffee"], 256, 224, Image.Resampling.BILINEAR) / 255
     expected = ((crop - (0.485, 0.456, 0.406)) / (0.229, 0.224, 0.225)).transpose(2, 0, 1)
     assert np.abs(transforms_for(model)(photos["coffee"]) - expected).max() < 1e-4
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from reference_crop import resized_center_crop
 
 import effnet
 from effnet.data import transforms_for
@@ -105,12 +106,7 @@ def test_symmetric_padding_degrades_tf_weights(photos):
 def test_preprocessing_reproduces_reference_pipeline(photos):
     """Lite0 eval: resize the short side to 256 (bicubic), center-crop 224, (x - 127) / 128."""
     model = effnet.create_model("efficientnet_lite0", pretrained=True)
-    image = Image.open(photos["coffee"]).convert("RGB")
-    w, h = image.size
-    scale = 256 / min(w, h)
-    resized = image.resize((round(w * scale), round(h * scale)), Image.Resampling.BICUBIC)
-    left, top = round((resized.width - 224) / 2), round((resized.height - 224) / 2)
-    crop = np.asarray(resized.crop((left, top, left + 224, top + 224)), dtype=np.float32)
+    crop = resized_center_crop(photos["coffee"], 256, 224, Image.Resampling.BICUBIC)
     expected = ((crop - 127.0) / 128.0).transpose(2, 0, 1)
     assert np.abs(transforms_for(model)(photos["coffee"]) - expected).max() < 1e-5
 
