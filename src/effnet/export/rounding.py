@@ -39,6 +39,10 @@ WEIGHT_LEVELS = 127  # symmetric int8 weights: -127..127, as both exporters writ
 # into int16 and saturate: 2 x 255 x 127 overflows 32767, 2 x 255 x 63 does not, on any input.
 PAIRED_WEIGHT_LEVELS = 63
 MAX_BLOCK = 2048  # inputs per Hessian block: a wider layer (the flatten head's FC) gets block-diagonal ones
+# Calibration images the Hessians are measured on: each image gives every layer thousands of input vectors
+# (one per output position), so more images barely change them while the pass costs time per image
+# (GPTQ's authors use 128 samples; bias correction uses 128 images too).
+HESSIAN_IMAGES = 128
 
 log = logging.getLogger("effnet.export")
 
@@ -105,10 +109,10 @@ def gptq_round(
     GPTQ on ``images`` (preprocessed float32 (N, C, H, W): the calibration images). ``damping``: the
     fraction of the Hessian's mean diagonal added to it (numerical stability, and less trust in directions
     the images barely reach). ``portable``: the grid of a portable int8 .onnx file (`weight_levels`).
-    ``model`` is not changed."""
+    The first `HESSIAN_IMAGES` images are used. ``model`` is not changed."""
     rounded = copy.deepcopy(model).cpu().float().eval()
     layers = list(weight_layers(rounded))
-    hessians = _hessians(rounded, [layer for layer, _ in layers], images, batch_size)
+    hessians = _hessians(rounded, [layer for layer, _ in layers], images[:HESSIAN_IMAGES], batch_size)
     bar = _progress(len(layers), progress)
     fallbacks = 0
     try:
