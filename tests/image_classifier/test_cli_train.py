@@ -165,3 +165,15 @@ def test_export_weight_rounding_gptq_rounds_on_the_calibration_images(run, tmp_p
         main(["export", str(run), "--quantize", "none", "--weight-rounding", "gptq", "--out", str(out)]) == 2
     )
     assert "--weight-rounding applies to --quantize int8 or int16, not none" in capsys.readouterr().err
+
+
+def test_export_int8_format_vnni_writes_8_bit_weights_and_is_refused_without_int8(run, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from effnet import runtime
+
+    out = tmp_path / "vnni"
+    assert main(["export", str(run), "--format", "onnx", "--int8-format", "vnni", "--out", str(out)]) == 0
+    assert runtime.load(out / "model.onnx").metadata.int8_format == "vnni"
+    args = ["export", str(run), "--quantize", "fp16", "--int8-format", "vnni", "--out", str(out)]
+    assert main(args) == 2
+    assert "--int8-format applies to --quantize int8, not fp16" in capsys.readouterr().err
