@@ -1,9 +1,11 @@
 """`effnet predict` on real photos in every format people have, with broken files among them."""
 
 import json
+import os
 
 import numpy as np
 import pytest
+from deadline import deadline
 from PIL import Image
 
 from effnet.cli import main
@@ -81,3 +83,12 @@ def test_predict_with_weights_file_and_unknown_model(folder, tmp_path, capsys):
     assert CATS & set(capsys.readouterr().out.split("\n")[1].split(maxsplit=1)[1:])
     assert main(["predict", str(folder / "cat.jpg"), "--model", "efficientnet_lite9"]) == 2
     assert "did you mean" in capsys.readouterr().err
+
+
+def test_predict_names_a_fifo_instead_of_waiting_on_it(tmp_path, capsys):
+    fifo = tmp_path / "x.fifo"
+    os.mkfifo(fifo)
+    with deadline(120):
+        code = main(["predict", str(fifo)])
+    assert code == 1
+    assert f"{fifo}: cannot decode (a FIFO (named pipe), not a regular file)" in capsys.readouterr().err
