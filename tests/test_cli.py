@@ -63,3 +63,19 @@ def test_lazy_package_names_are_the_functions_after_submodule_imports():
         value = getattr(effnet, name)
         assert not isinstance(value, types.ModuleType), name
     assert effnet.profile(effnet.create_model("mobilenet_v3_small_100"), 64).macs > 0
+
+
+def test_embed_folder_listing_names_and_leaves_out_a_fifo(tmp_path, capsys):
+    import os
+
+    from PIL import Image
+
+    from effnet.cli.embed import _image_paths
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    assert _image_paths([str(tmp_path)]) == [str(tmp_path / "a.png")]
+    assert (
+        f"{tmp_path / 'pipe.jpg'}: a FIFO (named pipe), not a regular file; skipped"
+        in capsys.readouterr().err
+    )

@@ -154,17 +154,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _image_paths(items: list[str]) -> list[str]:
-    """Image files as given; a folder stands for the images in it (recursively, sorted)."""
-    from effnet.data.images import IMAGE_EXTENSIONS
+    """Image files as given; a folder stands for the images in it (recursively, sorted; entries that are not
+    regular files are named on stderr and left out)."""
+    from effnet.data.listing import list_images
 
     paths: list[str] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-            if not found:
+            listing = list_images(str(path))
+            for entry in listing.skipped:
+                print(f"effnet embed: {entry}", file=sys.stderr)
+            if not listing.images:
                 raise ValueError(f"{path}: no images in this folder")
-            paths += found
+            paths += listing.images
         elif path.is_file():
             paths.append(str(path))
         else:
