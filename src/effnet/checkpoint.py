@@ -13,9 +13,19 @@ from typing import Any
 import torch
 
 
+def new_file_mode() -> int:
+    """The permission bits ``open()`` gives a new file: 0o666 less the process umask."""
+    umask = os.umask(0o077)  # os.umask sets the mask and returns the old one: there is no read-only call
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path``, on error it is removed."""
+    """Yield a temporary path next to ``path``; on success it replaces ``path``, on error it is removed.
+
+    The file gets the mode a plain ``open()`` would give it (tempfile.mkstemp creates it owner-only).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -23,6 +33,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, new_file_mode())
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from effnet.checkpoint import new_file_mode
 from effnet.runtime.errors import short_reason
 
 
@@ -52,5 +53,7 @@ def one_line_failure(step: str, network: Any) -> Iterator[None]:
 
 
 def publish(staged: Path, target: Path) -> None:
-    """Move a finished, checked file into place (atomic on one file system)."""
+    """Move a finished, checked file into place (atomic on one file system), with the mode a plain
+    ``open()`` would give it (a converter may have written it owner-only)."""
+    os.chmod(staged, new_file_mode())
     os.replace(staged, target)

@@ -1,0 +1,47 @@
+"""Atomic writes give files the mode a plain open() would: 0o666 less the umask, not mkstemp's 0o600."""
+
+import os
+import stat
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from effnet.checkpoint import atomic_path, save_torch, write_json, write_text
+from effnet.export.files import publish
+
+
+@pytest.fixture(params=[0o022, 0o002])
+def umask(request):
+    previous = os.umask(request.param)
+    yield request.param
+    os.umask(previous)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_run_files_get_the_umask_mode(tmp_path, umask):
+    write_json(tmp_path / "config.json", {"a": 1})
+    write_text(tmp_path / "labels.txt", "cat\ndog\n")
+    save_torch({"step": 1}, tmp_path / "checkpoint.pt")
+    with atomic_path(tmp_path / "model.safetensors") as tmp:
+        save_file({"w": torch.zeros(2)}, tmp)
+    for name in ("config.json", "labels.txt", "checkpoint.pt", "model.safetensors"):
+        assert mode(tmp_path / name) == 0o666 & ~umask, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint.pt",
+        "config.json",
+        "labels.txt",
+        "model.safetensors",
+    ]
+
+
+def test_published_export_gets_the_umask_mode(tmp_path, umask):
+    staged = tmp_path / "work" / "model.onnx"
+    staged.parent.mkdir()
+    staged.write_bytes(b"model")
+    staged.chmod(0o600)  # as a converter writing through mkstemp leaves it
+    publish(staged, tmp_path / "model.onnx")
+    assert mode(tmp_path / "model.onnx") == 0o666 & ~umask
