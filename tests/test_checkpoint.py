@@ -1,5 +1,8 @@
-"""Atomic writes give files the mode a plain open() would: 0o666 less the umask, not mkstemp's 0o600."""
+"""Atomic writes: files get the mode a plain open() would (0o666 less the umask, not mkstemp's 0o600);
+JSON files are strict JSON."""
 
+import json
+import math
 import os
 import stat
 
@@ -45,3 +48,13 @@ def test_published_export_gets_the_umask_mode(tmp_path, umask):
     staged.chmod(0o600)  # as a converter writing through mkstemp leaves it
     publish(staged, tmp_path / "model.onnx")
     assert mode(tmp_path / "model.onnx") == 0o666 & ~umask
+
+
+def test_json_files_are_strict_json_with_null_for_non_finite_numbers(tmp_path):
+    write_json(tmp_path / "metrics.json", {"loss": math.nan, "curve": [1.0, math.inf, -math.inf], "n": 3})
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    text = (tmp_path / "metrics.json").read_text()
+    assert json.loads(text, parse_constant=refuse) == {"loss": None, "curve": [1.0, None, None], "n": 3}

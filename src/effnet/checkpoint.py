@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -50,4 +51,16 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2) + "\n")
+    """``data`` as strict JSON: NaN and infinities (a diverged loss) become null, which every parser reads."""
+    write_text(path, json.dumps(finite_or_null(data), indent=2, allow_nan=False) + "\n")
+
+
+def finite_or_null(data: Any) -> Any:
+    """``data`` with every non-finite float, at any depth of dicts, lists and tuples, replaced by None."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: finite_or_null(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite_or_null(value) for value in data]
+    return data

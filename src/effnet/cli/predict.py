@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from effnet.cli.argument_types import positive_int
 from effnet.factory import create_model
 from effnet.predict import ImageResult, predict_images
 
@@ -64,6 +65,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="model name, or an exported .onnx/.tflite file (default: lite0)",
     )
     p.add_argument("--weights", help="weights file (default: the model's published pretrained weights)")
-    p.add_argument("--top", type=int, default=5, help="how many labels per image (default: 5)")
+    p.add_argument("--top", type=positive_int, default=5, help="how many labels per image (default: 5)")
     p.add_argument("--json", action="store_true", help="print JSON, one object per image")
     p.set_defaults(func=cmd_predict)
