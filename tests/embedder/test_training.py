@@ -109,7 +109,7 @@ def test_options_are_validated(digits):
         embedder.create(train, crop_scale=1.5)
     with pytest.raises(ValueError, match="learning_rate must be a finite number > 0, got nan"):
         embedder.create(train, learning_rate=float("nan"))
-    with pytest.raises(ValueError, match="epochs must be an integer >= 1, got 1.5"):
+    with pytest.raises(ValueError, match=r"epochs must be an integer >= 1, got 1\.5"):
         embedder.create(train, epochs=1.5)
 
 
