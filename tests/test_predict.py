@@ -92,3 +92,37 @@ def test_predict_names_a_fifo_instead_of_waiting_on_it(tmp_path, capsys):
         code = main(["predict", str(fifo)])
     assert code == 1
     assert f"{fifo}: cannot decode (a FIFO (named pipe), not a regular file)" in capsys.readouterr().err
+
+
+@pytest.fixture
+def run_folder(tmp_path):
+    """A saved 3-class classifier whose head always picks "zebra" (bias), like a folder `effnet train`
+    writes."""
+    import torch
+
+    from effnet import create_model
+    from effnet.image_classifier import ModelSpec
+    from effnet.image_classifier.classifier import ImageClassifier
+
+    network = create_model("mobilenet_v1_025", num_classes=3, input_size=32)
+    with torch.no_grad():
+        network.classifier.weight.zero_()
+        network.classifier.bias.copy_(torch.tensor([0.0, 0.0, 10.0]))
+    spec = ModelSpec("mobilenet_v1_025", input_image_shape=(32, 32))
+    return ImageClassifier(network, ["cat", "dog", "zebra"], spec).save(tmp_path / "run")
+
+
+def test_predict_with_a_run_folder_uses_its_head_and_labels(folder, run_folder, capsys):
+    assert main(["predict", str(folder / "cat.jpg"), "--model", str(run_folder), "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert [p["label"] for p in result["predictions"]] == ["zebra", "cat", "dog"]
+
+
+def test_predict_refuses_weights_whose_head_would_be_dropped(folder, run_folder, capsys):
+    weights = run_folder / "model.safetensors"
+    argv = ["predict", str(folder / "cat.jpg"), "--model", "mobilenet_v1_025", "--weights", str(weights)]
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"effnet predict: error: {weights}: holds a 3-class classifier")
+    assert f"pass its run folder instead (--model {run_folder})" in error
+    assert len(error.splitlines()) == 1
