@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from deadline import deadline
 from PIL import Image
+from tiny_run import save_tiny_run
 
 from effnet.cli import main
 
@@ -96,20 +97,7 @@ def test_predict_names_a_fifo_instead_of_waiting_on_it(tmp_path, capsys):
 
 @pytest.fixture
 def run_folder(tmp_path):
-    """A saved 3-class classifier whose head always picks "zebra" (bias), like a folder `effnet train`
-    writes."""
-    import torch
-
-    from effnet import create_model
-    from effnet.image_classifier import ModelSpec
-    from effnet.image_classifier.classifier import ImageClassifier
-
-    network = create_model("mobilenet_v1_025", num_classes=3, input_size=32)
-    with torch.no_grad():
-        network.classifier.weight.zero_()
-        network.classifier.bias.copy_(torch.tensor([0.0, 0.0, 10.0]))
-    spec = ModelSpec("mobilenet_v1_025", input_image_shape=(32, 32))
-    return ImageClassifier(network, ["cat", "dog", "zebra"], spec).save(tmp_path / "run")
+    return save_tiny_run(tmp_path / "run")
 
 
 def test_predict_with_a_run_folder_uses_its_head_and_labels(folder, run_folder, capsys):

@@ -1,4 +1,7 @@
-"""Atomic writes: a file is either the old version or the complete new one, never half-written."""
+"""Run files. Atomic writes: a file is either the old version or the complete new one, never half-written.
+Reads: a damaged file (truncated, corrupt, inconsistent with the others) is a ValueError naming it and the
+fix.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +48,19 @@ def save_torch(obj: Any, path: str | os.PathLike) -> None:
         torch.save(obj, tmp)
 
 
+def load_torch(path: str | os.PathLike, fix: str) -> Any:
+    """What `save_torch` wrote to ``path``. A file that cannot be read (truncated, corrupt, not a checkpoint)
+    raises ValueError naming it, the reason and ``fix``."""
+    try:
+        # weights_only: a checkpoint is data; a crafted one must not run code (pickle's __reduce__)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # UnpicklingError, a truncated zip, a file that is no checkpoint ...
+        reason = " ".join(str(error).split(".")[0].split())[:200]
+        raise ValueError(
+            f"{path}: not a checkpoint effnet can read ({type(error).__name__}: {reason}); {fix}"
+        ) from None
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -64,3 +80,47 @@ def finite_or_null(data: Any) -> Any:
     if isinstance(data, (list, tuple)):
         return [finite_or_null(value) for value in data]
     return data
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """The JSON object in ``path``; ValueError naming the file when it is not valid JSON or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error}); restore the file or train again") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: holds a JSON {type(data).__name__}, expected an object; restore the file")
+    return data
+
+
+def invalid_config(config_path: str | os.PathLike, error: Exception) -> ValueError:
+    """The error for a run's config file whose fields are missing or wrong (``error``: what building the
+    model from it raised)."""
+    reason = f"no {error}" if isinstance(error, KeyError) else (str(error).splitlines() or [repr(error)])[0]
+    return ValueError(
+        f"{config_path}: not a valid effnet run config ({reason}); restore the file or train again"
+    )
+
+
+def load_run_weights(network: torch.nn.Module, weights_path: Path, config_path: Path) -> None:
+    """Load a run's saved weights into ``network``, built from its config file, strictly.
+
+    Raises FileNotFoundError for a missing file, and ValueError naming the file for a truncated or corrupt
+    one or for weights of other shapes than the config describes.
+    """
+    from effnet.weights.load import read_weights
+
+    if not weights_path.is_file():
+        raise FileNotFoundError(
+            f"{weights_path}: missing; the run did not finish (continue it with --resume) or the file was "
+            "removed"
+        )
+    state, _ = read_weights(weights_path)  # a truncated or corrupt file: WeightsFileError naming it
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise ValueError(
+            f"{weights_path}: does not fit {config_path} ({lines[-1] if lines else error}); the two files "
+            "come from different runs or one was edited: restore both from one run or train again"
+        ) from None
