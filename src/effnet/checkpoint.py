@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
+import re
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+
+log = logging.getLogger(__name__)
 
 
 def new_file_mode() -> int:
@@ -24,14 +30,62 @@ def new_file_mode() -> int:
     return 0o666 & ~umask
 
 
+# Names of effnet's temporaries: `.NAME.XXXXXXXX.tmp` files (atomic_path, report files) and
+# `.NAME.XXXXXXXX.partial` work folders (export), XXXXXXXX from tempfile (or 8 hex digits).
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.(tmp|partial)$")
+# A temporary untouched this long belongs to a process that died (kill -9, power loss): a live write keeps
+# writing to its file, and an export to its work folder, far more often.
+STALE_AFTER_SECONDS = 3600.0
+_swept: set[Path] = set()
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, once: bool = False) -> list[Path]:
+    """Remove effnet's own temporaries in ``folder`` (not below it) untouched for `STALE_AFTER_SECONDS`.
+
+    ``once``: only on the first call for this folder in this process. Returns what was removed.
+    """
+    folder = Path(folder)
+    if once and folder.resolve() in _swept:
+        return []
+    _swept.add(folder.resolve())
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = [entry for entry in os.scandir(folder) if _TEMPORARY.match(entry.name)]
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            is_folder = entry.is_dir(follow_symlinks=False)
+            if entry.name.endswith(".partial") != is_folder:
+                continue
+            times = [entry.stat(follow_symlinks=False).st_mtime]
+            if is_folder:
+                times += [inner.stat(follow_symlinks=False).st_mtime for inner in os.scandir(entry.path)]
+            if now - max(times) < STALE_AFTER_SECONDS:
+                continue
+            if is_folder:
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:  # removed meanwhile, or not ours to remove: leave it
+            continue
+    if removed:
+        log.info("%s: removed %d stale temporaries of interrupted writes", folder, len(removed))
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path``, on error it is removed.
 
-    The file gets the mode a plain ``open()`` would give it (tempfile.mkstemp creates it owner-only).
+    The file gets the mode a plain ``open()`` would give it (tempfile.mkstemp creates it owner-only). The
+    first write to a folder also removes the stale temporaries of writes killed there before.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent, once=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)

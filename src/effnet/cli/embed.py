@@ -54,14 +54,22 @@ def _identities(data_dir: str, val_identities: float, seed: int):
 
 
 def cmd_embed_train(args: argparse.Namespace) -> int:
+    from effnet import distributed
+    from effnet.run_lock import run_lock
+
+    out = Path(args.out)
+    context = distributed.init(args.device)  # under torchrun: DDP, rank 0 writes and prints
+    with run_lock(out if context.is_main else None):  # one `effnet embed-train` per --out
+        return _embed_train(args, out, context)
+
+
+def _embed_train(args: argparse.Namespace, out: Path, context) -> int:
     import shutil
 
     from effnet import distributed, embedder
     from effnet.cli.train import run_options
     from effnet.train_state import FOLDER
 
-    out = Path(args.out)
-    context = distributed.init(args.device)  # under torchrun: DDP, rank 0 writes and prints
     if ((out / FOLDER).exists() or (out / "config.json").exists()) and not (args.resume or args.overwrite):
         raise ValueError(
             f"{out} already holds a run; pass --resume to continue it, --overwrite to start over"

@@ -15,6 +15,7 @@ from effnet.image_classifier import DataLoader, create, load
 from effnet.image_classifier.model_spec import ModelSpec
 from effnet.image_classifier.model_spec import get as get_spec
 from effnet.image_classifier.training import CHECKPOINT
+from effnet.run_lock import run_lock
 
 RUN_FILES = ("config.json", "model.safetensors", "metrics.json", "report.html")
 
@@ -106,7 +107,6 @@ def _hparam_overrides(args: argparse.Namespace) -> dict:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from effnet import distributed
-    from effnet.train_state import FOLDER
 
     out = Path(args.out)
     context = distributed.init(args.device) if args.fine_tune else distributed.DistContext()
@@ -114,6 +114,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(
             "torchrun runs --fine-tune only: a frozen backbone trains a linear head in seconds on one process"
         )
+    with run_lock(out if context.is_main else None):  # one `effnet train` per --out
+        return _train(args, out, context)
+
+
+def _train(args: argparse.Namespace, out: Path, context) -> int:
+    from effnet import distributed
+    from effnet.train_state import FOLDER
+
     started_before = any((out / name).exists() for name in (CHECKPOINT, FOLDER, "config.json"))
     if started_before and not (args.resume or args.overwrite):
         raise ValueError(

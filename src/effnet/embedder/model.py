@@ -23,6 +23,7 @@ from effnet.embedder.training import EmbedderHParams, train_embedder
 from effnet.image_classifier.fine_tuning import RunOptions
 from effnet.image_classifier.training import sigterm_as_interrupt
 from effnet.models.embedding import BN_EPS, EmbeddingNet, create_embedder
+from effnet.run_lock import run_lock
 
 if TYPE_CHECKING:
     from effnet.export.quantization import QuantizationConfig
@@ -267,7 +268,7 @@ def create(
         hp.loss, hp.embedding_dim, train_data.num_classes, hp.scale, hp.margins, hp.easy_margin
     )
     model_dir = Path(model_dir) if model_dir is not None else None
-    with sigterm_as_interrupt():
+    with run_lock(model_dir if distributed.is_main_process() else None), sigterm_as_interrupt():
         history = train_embedder(
             network,
             loss_module,
@@ -279,10 +280,10 @@ def create(
             pretrained,
             run_options,
         )
-    embedder = Embedder(network, hp, history.epochs, history.best_epoch, train_data.index_to_label)
-    embedder.train_data = train_data
-    if model_dir is not None and distributed.is_main_process():  # under torchrun: rank 0 writes
-        embedder.save(model_dir)
+        embedder = Embedder(network, hp, history.epochs, history.best_epoch, train_data.index_to_label)
+        embedder.train_data = train_data
+        if model_dir is not None and distributed.is_main_process():  # under torchrun: rank 0 writes
+            embedder.save(model_dir)
     return embedder
 
 

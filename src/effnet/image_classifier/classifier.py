@@ -40,6 +40,7 @@ from effnet.image_classifier.training import (
 )
 from effnet.models import EfficientNet
 from effnet.models.spec import config_from_dict, config_to_dict
+from effnet.run_lock import run_lock
 from effnet.train_state import StepCheckpoints
 from effnet.weights.load import METADATA_KEY
 
@@ -312,7 +313,7 @@ def create(
     fingerprint = _fingerprint(spec, train_data, validation_data, hp)
 
     network = spec.create_network(train_data.num_classes, hp.dropout_rate, hp.drop_path_rate)
-    with sigterm_as_interrupt():
+    with run_lock(model_dir if is_main_process() else None), sigterm_as_interrupt():
         if hp.train_whole_model:
             resuming = StepCheckpoints(model_dir, fingerprint).exists()
             if hp.probe_first and not resuming and getattr(network, "weights_report", None) is not None:
@@ -322,12 +323,12 @@ def create(
             history = fine_tune(network, train_data, validation_data, hp, model_dir, fingerprint, run_options)
         else:
             history = _train_frozen(network, train_data, validation_data, hp, model_dir, fingerprint)
-    classifier = ImageClassifier(
-        network, train_data.index_to_label, spec, hp, history.epochs, history.best_epoch
-    )
-    classifier.train_data = train_data  # calibration images for the default int8 export
-    if model_dir is not None and is_main_process():
-        classifier.save(model_dir)
+        classifier = ImageClassifier(
+            network, train_data.index_to_label, spec, hp, history.epochs, history.best_epoch
+        )
+        classifier.train_data = train_data  # calibration images for the default int8 export
+        if model_dir is not None and is_main_process():
+            classifier.save(model_dir)
     return classifier
 
 
