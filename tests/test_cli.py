@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from effnet.cli import main
 
 
@@ -63,3 +65,43 @@ def test_lazy_package_names_are_the_functions_after_submodule_imports():
         value = getattr(effnet, name)
         assert not isinstance(value, types.ModuleType), name
     assert effnet.profile(effnet.create_model("mobilenet_v3_small_100"), 64).macs > 0
+
+
+def test_embed_folder_listing_names_and_leaves_out_a_fifo(tmp_path, capsys):
+    import os
+
+    from PIL import Image
+
+    from effnet.cli.embed import _image_paths
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    assert _image_paths([str(tmp_path)]) == [str(tmp_path / "a.png")]
+    assert (
+        f"{tmp_path / 'pipe.jpg'}: a FIFO (named pipe), not a regular file; skipped"
+        in capsys.readouterr().err
+    )
+
+
+TRAIN = ["train", "data", "--out", "run"]
+POSITIVE = "must be a finite number > 0, got"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([*TRAIN, "--learning-rate", "nan"], f"--learning-rate: {POSITIVE} 'nan'"),
+        ([*TRAIN, "--learning-rate", "inf"], f"--learning-rate: {POSITIVE} 'inf'"),
+        ([*TRAIN, "--image-size", "0"], "--image-size: must be an integer >= 1, got '0'"),
+        ([*TRAIN, "--epochs", "1.5"], "--epochs: must be an integer >= 1, got '1.5'"),
+        ([*TRAIN, "--val-split", "1"], "--val-split: must be a finite number >= 0 and < 1, got '1'"),
+        (["data", "digits", "out", "--limit", "-5"], "--limit: must be an integer >= 1, got '-5'"),
+        (["predict", "x.jpg", "--top", "0"], "--top: must be an integer >= 1, got '0'"),
+    ],
+)
+def test_nonsense_numbers_are_one_line_usage_errors(argv, expected, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("effnet ") and error.endswith(f": error: argument {expected}")

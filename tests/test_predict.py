@@ -1,10 +1,13 @@
 """`effnet predict` on real photos in every format people have, with broken files among them."""
 
 import json
+import os
 
 import numpy as np
 import pytest
+from deadline import deadline
 from PIL import Image
+from tiny_run import save_tiny_run
 
 from effnet.cli import main
 
@@ -81,3 +84,33 @@ def test_predict_with_weights_file_and_unknown_model(folder, tmp_path, capsys):
     assert CATS & set(capsys.readouterr().out.split("\n")[1].split(maxsplit=1)[1:])
     assert main(["predict", str(folder / "cat.jpg"), "--model", "efficientnet_lite9"]) == 2
     assert "did you mean" in capsys.readouterr().err
+
+
+def test_predict_names_a_fifo_instead_of_waiting_on_it(tmp_path, capsys):
+    fifo = tmp_path / "x.fifo"
+    os.mkfifo(fifo)
+    with deadline(120):
+        code = main(["predict", str(fifo)])
+    assert code == 1
+    assert f"{fifo}: cannot decode (a FIFO (named pipe), not a regular file)" in capsys.readouterr().err
+
+
+@pytest.fixture
+def run_folder(tmp_path):
+    return save_tiny_run(tmp_path / "run")
+
+
+def test_predict_with_a_run_folder_uses_its_head_and_labels(folder, run_folder, capsys):
+    assert main(["predict", str(folder / "cat.jpg"), "--model", str(run_folder), "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert [p["label"] for p in result["predictions"]] == ["zebra", "cat", "dog"]
+
+
+def test_predict_refuses_weights_whose_head_would_be_dropped(folder, run_folder, capsys):
+    weights = run_folder / "model.safetensors"
+    argv = ["predict", str(folder / "cat.jpg"), "--model", "mobilenet_v1_025", "--weights", str(weights)]
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"effnet predict: error: {weights}: holds a 3-class classifier")
+    assert f"pass its run folder instead (--model {run_folder})" in error
+    assert len(error.splitlines()) == 1

@@ -107,7 +107,7 @@ def create_model(
         if conventions.preprocessing is not None:
             size = overrides.get("input_size")
             pre = conventions.preprocessing
-            model.preprocessing = pre.with_size(size) if size else pre
+            model.preprocessing = pre.with_size(size) if size is not None else pre
         report = load_weights(model, state)
         report.source = source_label
         model.weights_report = report

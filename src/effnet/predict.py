@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -11,6 +13,7 @@ from torch import nn
 
 from effnet.data import ImageDecodeError, imagenet_labels, transforms_for
 from effnet.data.images import ImageSource
+from effnet.factory import create_model
 from effnet.runtime.predictor import Prediction
 
 
@@ -27,6 +30,37 @@ class ImageResult:
         if self.error:
             data["error"] = self.error
         return data
+
+
+def load_model(model: str | os.PathLike, weights: str | os.PathLike | None = None) -> nn.Module:
+    """The network to predict with, its labels and preprocessing included.
+
+    ``model``: a run folder written by `effnet train` or `ImageClassifier.save` (its trained head and class
+    names), or a model name: then ``weights`` is a weights file whose classifier fits the model (1000
+    ImageNet classes), or None for the model's published pretrained weights.
+
+    Raises ValueError for a ``weights`` file whose classifier does not fit: its head would be dropped and
+    predictions would come from a random one.
+    """
+    if Path(model).is_dir():
+        if weights is not None:
+            raise ValueError(f"{model} is a run folder with its own weights; pass no weights file with it")
+        from effnet.image_classifier import load
+
+        return load(model).network
+    if weights is None:
+        return create_model(os.fspath(model), pretrained=True)
+    network = create_model(os.fspath(model), weights=weights)
+    report = network.weights_report
+    if not report.classifier_loaded:
+        classes = report.num_classes_in_weights
+        found = f"a {classes}-class classifier" if classes else "no classifier"
+        raise ValueError(
+            f"{weights}: holds {found}, but {network.name} predicts {network.num_classes} classes, so its "
+            "head would be random; for a model trained with effnet pass its run folder instead (--model "
+            f"{Path(weights).parent})"
+        )
+    return network
 
 
 def default_labels(model: nn.Module) -> list[str]:

@@ -8,6 +8,7 @@ weights were trained. It has no torch dependency so the runtime can use it alone
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -38,19 +39,19 @@ class Preprocessing:
 
     def __post_init__(self) -> None:
         size = self.input_size
-        if isinstance(size, int):
-            object.__setattr__(self, "input_size", (size, size))
-        elif len(size) != 2 or min(size) < 1:
+        pair = (size, size) if isinstance(size, numbers.Real) else tuple(size)
+        if len(pair) != 2 or not all(_is_pixel_count(side) for side in pair):
             raise ValueError(f"input_size must be an int or (height, width) of positive ints, got {size!r}")
-        else:
-            object.__setattr__(self, "input_size", (int(size[0]), int(size[1])))
+        object.__setattr__(self, "input_size", (int(pair[0]), int(pair[1])))
         for name in ("mean", "std", "background"):
             value = tuple(getattr(self, name))
             if len(value) != 3:
                 raise ValueError(f"{name} needs 3 values (R, G, B), got {value!r}")
             object.__setattr__(self, name, value)
-        if any(s <= 0 for s in self.std):
-            raise ValueError(f"std values must be positive, got {self.std!r}")
+        if not all(math.isfinite(m) for m in self.mean):
+            raise ValueError(f"mean values must be finite, got {self.mean!r}")
+        if not all(math.isfinite(s) and s > 0 for s in self.std):
+            raise ValueError(f"std values must be finite and positive, got {self.std!r}")
         if not 0.0 < self.crop_pct <= 1.0:
             raise ValueError(f"crop_pct must be in (0, 1], got {self.crop_pct!r}")
         if self.interpolation not in INTERPOLATIONS:
@@ -78,6 +79,13 @@ class Preprocessing:
         if unknown:
             raise ValueError(f"unknown preprocessing fields {sorted(unknown)}; known: {sorted(known)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def _is_pixel_count(side: Any) -> bool:
+    """A positive whole number (224 or 224.0; not True, 0, 1.5 or nan)."""
+    if isinstance(side, bool) or not isinstance(side, numbers.Real) or not math.isfinite(side):
+        return False
+    return side >= 1 and side == int(side)
 
 
 def tf_crop_pct(image_size: int, crop_padding: int = 32) -> float:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from effnet.checkpoint import save_torch
+from effnet.checkpoint import load_torch, save_torch
 
 log = logging.getLogger(__name__)
 FOLDER = "checkpoints"
@@ -92,15 +92,9 @@ class StepCheckpoints:
         paths = self.paths()
         if not paths:
             return None
-        try:
-            # weights_only: a checkpoint is data; a crafted one must not run code (pickle's __reduce__)
-            state = torch.load(paths[-1], map_location="cpu", weights_only=True)
-        except Exception as error:  # UnpicklingError, a truncated zip, a file that is no checkpoint ...
-            reason = " ".join(str(error).split(".")[0].split())[:200]
-            raise ValueError(
-                f"{paths[-1]}: not a checkpoint effnet can read ({type(error).__name__}: {reason}); delete "
-                "it to resume from the one before, or the whole folder to start over"
-            ) from None
+        state = load_torch(
+            paths[-1], "delete it to resume from the one before, or the whole folder to start over"
+        )
         if not isinstance(state, dict) or state.get("fingerprint") != self.fingerprint:
             raise ValueError(
                 f"{paths[-1]} belongs to another run (different model, data or settings); use a new output "

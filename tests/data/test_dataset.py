@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from deadline import deadline
 from PIL import Image
 from skimage import data
 from sklearn.datasets import load_digits
@@ -199,6 +200,47 @@ def test_listing_5000_files_opens_none(tmp_path, digits, monkeypatch):
         patched.setattr("builtins.open", no_reading)
         ds = ImageDataset.from_folder(root)
     assert len(ds) == 5000 and ds.class_counts() == {"class0": 2500, "class1": 2500}
+
+
+def test_bad_entries_are_left_out_and_named_and_the_rest_is_listed(tmp_path, digits, monkeypatch, caplog):
+    """One bad entry must not cost the rest of its folder: each is named with its reason, never opened."""
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    root = tmp_path / "data"
+    for name in ("a", "b"):
+        (root / name / "sub").mkdir(parents=True)
+        for i in range(6):
+            digit(digits, i).save(root / name / f"{i}.png")
+    (root / "a" / "loop.jpg").symlink_to("loop.jpg")
+    (root / "a" / "broken.jpg").symlink_to("missing.jpg")
+    os.mkfifo(root / "a" / "pipe.jpg")
+    (root / "a" / "loop").symlink_to("loop")  # no image extension, still a loop
+    (root / "top_loop").symlink_to("top_loop")
+    locked = root / "b" / "locked"
+    locked.mkdir()
+    digit(digits, 0).save(locked / "hidden_from_us.png")
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # root ignores permission bits, so deny the listing here
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with deadline(10):
+        ds = ImageDataset.from_folder(root, shuffle=False)
+    assert ds.class_counts() == {"a": 6, "b": 6}
+    (record,) = dataset_records(caplog)
+    message = record.getMessage()
+    for name, reason in [
+        ("a/loop.jpg", "cannot read (Too many levels of symbolic links)"),
+        ("a/broken.jpg", "broken symlink (its target does not exist)"),
+        ("a/pipe.jpg", "a FIFO (named pipe), not a regular file"),
+        ("a/loop", "cannot read (Too many levels of symbolic links)"),
+        ("top_loop", "cannot read (Too many levels of symbolic links)"),
+        ("b/locked", "cannot list folder (Permission denied)"),
+    ]:
+        assert f"{root / name}: {reason}; skipped" in message, message
+    assert "left out 6 entries" in message
 
 
 # -- decoding ------------------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 import logging
+import os
 import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from deadline import deadline
 from PIL import Image
 from skimage import data
 
@@ -301,6 +303,18 @@ def test_text_file_named_jpg(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ImageDecodeError, match=re.escape("nothere.png: cannot decode (file not found)")):
         load_image(tmp_path / "nothere.png")
+
+
+def test_fifo_is_refused_without_opening(tmp_path):
+    fifo = tmp_path / "x.jpg"
+    os.mkfifo(fifo)
+    with deadline(5), pytest.raises(ImageDecodeError, match=re.escape("x.jpg: cannot decode (a FIFO")):
+        load_image(fifo)
+
+
+def test_folder_is_refused(tmp_path):
+    with pytest.raises(ImageDecodeError, match="a folder, not a regular file"):
+        load_image(tmp_path)
 
 
 def test_decompression_bomb(tmp_path, chelsea_image, monkeypatch):

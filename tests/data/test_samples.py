@@ -6,7 +6,7 @@ from PIL import Image
 
 from effnet.cli import main
 from effnet.data.dataset import ImageDataset
-from effnet.data.samples import TEXTURE_SOURCES, write_textures_folder
+from effnet.data.samples import TEXTURE_SOURCES, write_digits_folder, write_textures_folder
 
 pytest.importorskip("skimage.data")
 
@@ -35,3 +35,10 @@ def test_textures_without_scikit_image_is_one_line_with_the_fix(tmp_path, capsys
     assert main(["data", "textures", str(tmp_path / "t")]) == 2
     err = capsys.readouterr().err
     assert "needs scikit-image: pip install scikit-image" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("limit", [0, -5, 2.5])
+def test_digits_limit_must_be_a_positive_integer(tmp_path, limit):
+    with pytest.raises(ValueError, match=f"limit must be an integer >= 1, got {limit}"):
+        write_digits_folder(tmp_path, limit=limit)
+    assert not any(tmp_path.iterdir())

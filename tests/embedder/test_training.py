@@ -107,6 +107,10 @@ def test_options_are_validated(digits):
         embedder.create(train, loss="softmax", easy_margin=True)
     with pytest.raises(ValueError, match="crop_scale"):
         embedder.create(train, crop_scale=1.5)
+    with pytest.raises(ValueError, match="learning_rate must be a finite number > 0, got nan"):
+        embedder.create(train, learning_rate=float("nan"))
+    with pytest.raises(ValueError, match=r"epochs must be an integer >= 1, got 1\.5"):
+        embedder.create(train, epochs=1.5)
 
 
 def test_cli_embed_train_with_run_options_and_resume(digits, tmp_path, capsys, one_torch_thread):

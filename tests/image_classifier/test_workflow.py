@@ -159,7 +159,7 @@ def test_model_maker_names_and_bad_arguments(splits):
         image_classifier.create([1, 2, 3])
     with pytest.raises(TypeError, match="unknown arguments"):
         image_classifier.create(train, model_spec=SMALL, colour="red")
-    with pytest.raises(ValueError, match="epochs must be >= 1"):
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
         image_classifier.create(train, model_spec=SMALL, epochs=0)
     other = DataLoader.from_samples(test.paths[:4], [0, 1, 0, 1], ["a", "b"])
     with pytest.raises(ValueError, match="other classes"):

@@ -7,6 +7,7 @@ import json
 import sys
 
 from effnet.bench.runners import FORMATS
+from effnet.cli.argument_types import non_negative_int, positive_int
 from effnet.cli.table import format_table, human_count
 
 
@@ -190,9 +191,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="batch size (default 1; with --device cuda a list, default 1,32,256)",
     )
-    p.add_argument("--resolution", type=int, help="input size in pixels (default: each model's)")
-    p.add_argument("--runs", type=int, default=50, help="timed calls per measurement (default 50)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed calls first (default 5)")
+    p.add_argument("--resolution", type=positive_int, help="input size in pixels (default: each model's)")
+    p.add_argument("--runs", type=positive_int, default=50, help="timed calls per measurement (default 50)")
+    p.add_argument("--warmup", type=non_negative_int, default=5, help="untimed calls first (default 5)")
     p.add_argument(
         "--workdir", help="keep exported files here and reuse them next time (default: a temp dir)"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from effnet.cli.argument_types import fraction, non_negative_int, positive_int
 from effnet.data.samples import TEXTURE_SOURCES, write_digits_folder, write_textures_folder
 
 
@@ -47,20 +48,28 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     data_sub = p.add_subparsers(dest="data_command", metavar="DATASET", required=True)
     digits = data_sub.add_parser("digits", help="scikit-learn's 1,797 real handwritten digits (10 classes)")
     digits.add_argument("out", help="folder to write (one sub-folder per digit)")
-    digits.add_argument("--limit", type=int, help="only the first N images")
+    digits.add_argument("--limit", type=positive_int, help="only the first N images")
     digits.set_defaults(func=cmd_digits)
     textures = data_sub.add_parser(
         "textures", help="10 classes of crops of scikit-image's photos, train/test from disjoint halves"
     )
     textures.add_argument("out", help="folder to write (train/ and test/, one sub-folder per class)")
-    textures.add_argument("--per-class", type=int, default=60, help="crops per class and split (default: 60)")
-    textures.add_argument("--seed", type=int, default=0, help="crop positions seed (default: 0)")
+    textures.add_argument(
+        "--per-class", type=positive_int, default=60, help="crops per class and split (default: 60)"
+    )
+    textures.add_argument("--seed", type=non_negative_int, default=0, help="crop positions seed (default: 0)")
     textures.set_defaults(func=cmd_textures)
     packer = data_sub.add_parser("pack", help="pack an image folder into tar shards that stream from disk")
     packer.add_argument("data_dir", help="folder with one sub-folder of images per class")
     packer.add_argument("out", help="folder to write shards and index.json to")
-    packer.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default: 1000)")
-    packer.add_argument("--val-split", type=float, default=0.0, help="fraction packed as validation shards")
-    packer.add_argument("--test-split", type=float, default=0.0, help="fraction packed as test shards")
-    packer.add_argument("--seed", type=int, default=0, help="shuffle and split seed (default: 0)")
+    packer.add_argument(
+        "--shard-size", type=positive_int, default=1000, help="samples per shard (default: 1000)"
+    )
+    packer.add_argument(
+        "--val-split", type=fraction, default=0.0, help="fraction packed as validation shards"
+    )
+    packer.add_argument("--test-split", type=fraction, default=0.0, help="fraction packed as test shards")
+    packer.add_argument(
+        "--seed", type=non_negative_int, default=0, help="shuffle and split seed (default: 0)"
+    )
     packer.set_defaults(func=cmd_pack)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from effnet.cli.argument_types import positive_int
 from effnet.factory import create_model
 from effnet.predict import predict_images
 from effnet.profiling import profile
@@ -67,5 +68,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--model", default="efficientnet_lite0", help="model with published weights (default: lite0)"
     )
     p.add_argument("--image", help="an image to classify (default: scikit-image's chelsea photo)")
-    p.add_argument("--runs", type=int, default=20, help="timed runs (default: 20)")
+    p.add_argument("--runs", type=positive_int, default=20, help="timed runs (default: 20)")
     p.set_defaults(func=cmd_demo)

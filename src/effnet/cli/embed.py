@@ -10,6 +10,15 @@ import sys
 from pathlib import Path
 
 from effnet.checkpoint import write_json
+from effnet.cli.argument_types import (
+    area_fraction,
+    finite_float,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from effnet.cli.train import add_run_option_arguments
 
 
@@ -45,14 +54,22 @@ def _identities(data_dir: str, val_identities: float, seed: int):
 
 
 def cmd_embed_train(args: argparse.Namespace) -> int:
+    from effnet import distributed
+    from effnet.run_lock import run_lock
+
+    out = Path(args.out)
+    context = distributed.init(args.device)  # under torchrun: DDP, rank 0 writes and prints
+    with run_lock(out if context.is_main else None):  # one `effnet embed-train` per --out
+        return _embed_train(args, out, context)
+
+
+def _embed_train(args: argparse.Namespace, out: Path, context) -> int:
     import shutil
 
     from effnet import distributed, embedder
     from effnet.cli.train import run_options
     from effnet.train_state import FOLDER
 
-    out = Path(args.out)
-    context = distributed.init(args.device)  # under torchrun: DDP, rank 0 writes and prints
     if ((out / FOLDER).exists() or (out / "config.json").exists()) and not (args.resume or args.overwrite):
         raise ValueError(
             f"{out} already holds a run; pass --resume to continue it, --overwrite to start over"
@@ -154,17 +171,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _image_paths(items: list[str]) -> list[str]:
-    """Image files as given; a folder stands for the images in it (recursively, sorted)."""
-    from effnet.data.images import IMAGE_EXTENSIONS
+    """Image files as given; a folder stands for the images in it (recursively, sorted; entries that are not
+    regular files are named on stderr and left out)."""
+    from effnet.data.listing import list_images
 
     paths: list[str] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-            if not found:
+            listing = list_images(str(path))
+            for entry in listing.skipped:
+                print(f"effnet embed: {entry}", file=sys.stderr)
+            if not listing.images:
                 raise ValueError(f"{path}: no images in this folder")
-            paths += found
+            paths += listing.images
         elif path.is_file():
             paths.append(str(path))
         else:
@@ -227,11 +247,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backbone", default="efficientnet_lite0", help="any effnet model, e.g. iresnet50")
     p.add_argument("--head", default="gdc", choices=("gap", "gdc", "flatten"))
     p.add_argument("--loss", default="arcface", choices=("arcface", "cosface", "combined", "softmax"))
-    p.add_argument("--margins", type=float, nargs="+", help="m (arcface/cosface) or m1 m2 m3 (combined)")
-    p.add_argument("--scale", type=float, help="logit scale s (default 64)")
+    p.add_argument(
+        "--margins", type=finite_float, nargs="+", help="m (arcface/cosface) or m1 m2 m3 (combined)"
+    )
+    p.add_argument("--scale", type=positive_float, help="logit scale s (default 64)")
     p.add_argument(
         "--margin-warmup-epochs",
-        type=float,
+        type=non_negative_float,
         default=0.0,
         metavar="EPOCHS",
         help="ramp the margins linearly from 0 to their value over EPOCHS (fractions allowed; default 0)",
@@ -241,25 +263,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--clip-grad-norm",
-        type=float,
+        type=non_negative_float,
         metavar="NORM",
         help="clip the network's gradient norm (default: the library's, 5 as arcface_torch; 0: off)",
     )
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips in training")
     p.add_argument(
         "--crop-scale",
-        type=float,
+        type=area_fraction,
         metavar="FRACTION",
         help="random crops of FRACTION-1 of the image area in training (e.g. 0.8; default: none)",
     )
-    p.add_argument("--embedding-dim", type=int, default=512)
-    p.add_argument("--input-size", type=int, default=112)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64, help="the global batch (torchrun: over all ranks)")
-    p.add_argument("--learning-rate", type=float, default=0.005)
+    p.add_argument("--embedding-dim", type=positive_int, default=512)
+    p.add_argument("--input-size", type=positive_int, default=112)
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument(
+        "--batch-size", type=positive_int, default=64, help="the global batch (torchrun: over all ranks)"
+    )
+    p.add_argument("--learning-rate", type=positive_float, default=0.005)
     p.add_argument(
         "--val-identities",
-        type=float,
+        type=fraction,
         default=0.2,
         help="fraction of identities held out for open-set validation (default 0.2; 0: none)",
     )
@@ -272,10 +296,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "(the head's too: torchrun then computes exactly what one process does)",
     )
     p.add_argument(
-        "--drop-path-rate", type=float, help="the backbone's stochastic depth (default: the model's)"
+        "--drop-path-rate", type=fraction, help="the backbone's stochastic depth (default: the model's)"
     )
-    p.add_argument("--workers", type=int, help="decoding processes per rank (default: CPUs / ranks)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--workers", type=non_negative_int, help="decoding processes per rank (default: CPUs / ranks)"
+    )
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -294,8 +320,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "pairs", help="LFW pairs.txt, a .csv (path1,path2,same), or a folder of held-out identities"
     )
     p.add_argument("--images-root", help="folder the pairs' image names are relative to")
-    p.add_argument("--num-pairs", type=int, help="pairs sampled from a folder (default: one per image)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--num-pairs", type=positive_int, help="pairs sampled from a folder (default: one per image)"
+    )
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--no-flip", action="store_true", help="skip the flip test")
     p.add_argument("--roc", help="write the ROC curve (PNG) here")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -307,6 +335,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", help=arch_help)
     p.add_argument("--out", help="write the embeddings here as a .npy array (N, dim), in the order given")
     p.add_argument("--no-flip", action="store_true", help="skip the flip test (embedding + mirror's)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--json", action="store_true", help="print JSON: each path with its embedding")
     p.set_defaults(func=cmd_embed)

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from effnet.cli.argument_types import non_negative_int
 from effnet.export.quantization import INT8_FORMATS, WEIGHT_ROUNDINGS, QuantizationConfig
 from effnet.image_classifier import DataLoader, load
 
@@ -135,7 +136,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--finetune-steps",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="N",
         help="int8 / int16: quantization-aware fine-tuning of a copy for N steps on the calibration images "

@@ -7,6 +7,7 @@ import json
 
 import torch
 
+from effnet.cli.argument_types import positive_int
 from effnet.cli.table import format_table, human_count
 from effnet.factory import create_model
 from effnet.models import FAMILIES, get_config, list_models
@@ -103,10 +104,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("profile", help="per-layer params and MACs of a model")
     p.add_argument("model", help="model name (see `effnet models`)")
-    p.add_argument("--resolution", type=int, help="input size in pixels (default: the model's)")
+    p.add_argument("--resolution", type=positive_int, help="input size in pixels (default: the model's)")
     p.add_argument(
         "--depth",
-        type=int,
+        type=positive_int,
         help="sum layers by the first N parts of their names (3: one row per block, 2: per stage)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

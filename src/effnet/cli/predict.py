@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from effnet.factory import create_model
-from effnet.predict import ImageResult, predict_images
+from effnet.cli.argument_types import positive_int
+from effnet.predict import ImageResult, load_model, predict_images
 
 
 def predict_exported(args: argparse.Namespace) -> list[ImageResult]:
@@ -29,10 +29,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.model.endswith((".onnx", ".tflite")):
         results = predict_exported(args)
         return report(results, args.json)
-    if args.weights:
-        model = create_model(args.model, weights=args.weights)
-    else:
-        model = create_model(args.model, pretrained=True)
+    model = load_model(args.model, args.weights)
     results = predict_images(model, args.images, top_k=args.top)
     return report(results, args.json)
 
@@ -61,9 +58,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         default="efficientnet_lite0",
-        help="model name, or an exported .onnx/.tflite file (default: lite0)",
+        help="model name, a run folder written by `effnet train`, or an exported .onnx/.tflite file "
+        "(default: lite0)",
     )
-    p.add_argument("--weights", help="weights file (default: the model's published pretrained weights)")
-    p.add_argument("--top", type=int, default=5, help="how many labels per image (default: 5)")
+    p.add_argument(
+        "--weights",
+        help="with a model name: a weights file with a 1000-class (ImageNet) head (default: the model's "
+        "published pretrained weights); for a trained run pass its folder as --model",
+    )
+    p.add_argument("--top", type=positive_int, default=5, help="how many labels per image (default: 5)")
     p.add_argument("--json", action="store_true", help="print JSON, one object per image")
     p.set_defaults(func=cmd_predict)

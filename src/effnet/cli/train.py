@@ -9,11 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-from effnet.checkpoint import write_json
+from effnet.checkpoint import finite_or_null, write_json
+from effnet.cli.argument_types import fraction, non_negative_int, positive_float, positive_int
 from effnet.image_classifier import DataLoader, create, load
 from effnet.image_classifier.model_spec import ModelSpec
 from effnet.image_classifier.model_spec import get as get_spec
 from effnet.image_classifier.training import CHECKPOINT
+from effnet.run_lock import run_lock
 
 RUN_FILES = ("config.json", "model.safetensors", "metrics.json", "report.html")
 
@@ -105,7 +107,6 @@ def _hparam_overrides(args: argparse.Namespace) -> dict:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from effnet import distributed
-    from effnet.train_state import FOLDER
 
     out = Path(args.out)
     context = distributed.init(args.device) if args.fine_tune else distributed.DistContext()
@@ -113,6 +114,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(
             "torchrun runs --fine-tune only: a frozen backbone trains a linear head in seconds on one process"
         )
+    with run_lock(out if context.is_main else None):  # one `effnet train` per --out
+        return _train(args, out, context)
+
+
+def _train(args: argparse.Namespace, out: Path, context) -> int:
+    from effnet import distributed
+    from effnet.train_state import FOLDER
+
     started_before = any((out / name).exists() for name in (CHECKPOINT, FOLDER, "config.json"))
     if started_before and not (args.resume or args.overwrite):
         raise ValueError(
@@ -131,7 +140,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"test {len(test) if test else 0})"
         )
     spec = get_spec(args.model)
-    if args.image_size:
+    if args.image_size is not None:
         spec = ModelSpec(spec.name, spec.config, (args.image_size, args.image_size))
     began = time.perf_counter()
     try:
@@ -203,7 +212,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         metrics = classifier.evaluate(data, detailed=True)
         metrics = {k: v for k, v in metrics.items() if k not in ("predictions", "confidences")}
         if args.json:
-            print(json.dumps(metrics, indent=2))
+            print(json.dumps(finite_or_null(metrics), indent=2))
         else:
             from effnet.report import format_metrics_table
 
@@ -213,7 +222,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     result = load_runtime(target).evaluate(data)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(finite_or_null(result), indent=2))
     else:
         print(f"{target.name}: accuracy {result['accuracy']:.4f} on {result['num_images']} images")
     return 0
@@ -226,11 +235,11 @@ def add_scale_out_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--lr-base-batch",
-        type=int,
+        type=positive_int,
         help="scale --learning-rate linearly by batch-size / this (default: no scaling)",
     )
     g.add_argument(
-        "--early-stopping", type=int, metavar="EPOCHS", help="stop after EPOCHS without improvement"
+        "--early-stopping", type=positive_int, metavar="EPOCHS", help="stop after EPOCHS without improvement"
     )
 
 
@@ -238,7 +247,10 @@ def add_run_option_arguments(p: argparse.ArgumentParser, title: str):
     """The flags that make `RunOptions` (`run_options`), shared by the training commands; the group."""
     g = p.add_argument_group(title)
     g.add_argument(
-        "--accumulate", type=int, default=1, help="micro-steps per optimizer step (the batch stays global)"
+        "--accumulate",
+        type=positive_int,
+        default=1,
+        help="micro-steps per optimizer step (the batch stays global)",
     )
     g.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm: statistics over the global batch")
     g.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="autocast precision")
@@ -251,9 +263,15 @@ def add_run_option_arguments(p: argparse.ArgumentParser, title: str):
     g.add_argument("--compile", action="store_true", help="torch.compile the model")
     g.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     g.add_argument(
-        "--checkpoint-every", type=int, default=0, metavar="STEPS", help="checkpoint every STEPS steps too"
+        "--checkpoint-every",
+        type=non_negative_int,
+        default=0,
+        metavar="STEPS",
+        help="checkpoint every STEPS steps too",
     )
-    g.add_argument("--keep-checkpoints", type=int, default=2, help="step checkpoints kept (default: 2)")
+    g.add_argument(
+        "--keep-checkpoints", type=positive_int, default=2, help="step checkpoints kept (default: 2)"
+    )
     return g
 
 
@@ -266,20 +284,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--model", default="efficientnet_lite0", help="model to train (default: efficientnet_lite0)"
     )
     p.add_argument("--out", required=True, help="run folder: model, labels.txt, metrics.json, report.html")
-    p.add_argument("--epochs", type=int, help="epochs (default: 20 frozen, 5 fine-tuning)")
-    p.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
-    p.add_argument("--learning-rate", type=float, help="SGD learning rate (default: 0.005)")
+    p.add_argument("--epochs", type=positive_int, help="epochs (default: 20 frozen, 5 fine-tuning)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default: 32)")
+    p.add_argument("--learning-rate", type=positive_float, help="SGD learning rate (default: 0.005)")
     p.add_argument("--fine-tune", action="store_true", help="train the whole network, not only the head")
     p.add_argument("--augment", action="store_true", help="random crops and flips")
-    p.add_argument("--val-split", type=float, default=0.1, help="validation fraction (default: 0.1)")
-    p.add_argument("--test-split", type=float, default=0.1, help="test fraction (default: 0.1)")
-    p.add_argument("--image-size", type=int, help="train at this resolution instead of the model's")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--val-split", type=fraction, default=0.1, help="validation fraction (default: 0.1)")
+    p.add_argument("--test-split", type=fraction, default=0.1, help="test fraction (default: 0.1)")
+    p.add_argument("--image-size", type=positive_int, help="train at this resolution instead of the model's")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
-    p.add_argument("--dropout-rate", type=float, help="dropout before the classifier (default: 0.2)")
+    p.add_argument("--dropout-rate", type=fraction, help="dropout before the classifier (default: 0.2)")
     p.add_argument(
-        "--drop-path-rate", type=float, help="stochastic depth when fine-tuning (default: model's)"
+        "--drop-path-rate", type=fraction, help="stochastic depth when fine-tuning (default: model's)"
     )
     p.add_argument(
         "--freeze-bn",
@@ -288,7 +306,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="keep BatchNorm statistics fixed when fine-tuning (auto: when starting from pretrained weights)",
     )
     p.add_argument("--no-probe", action="store_true", help="fine-tune without fitting the head first")
-    p.add_argument("--workers", type=int, help="decoding processes per training process (default: CPUs)")
+    p.add_argument(
+        "--workers", type=non_negative_int, help="decoding processes per training process (default: CPUs)"
+    )
     add_scale_out_arguments(p)
     p.set_defaults(func=cmd_train)
 

@@ -29,7 +29,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from effnet.data.images import IMAGE_EXTENSIONS, ImageDecodeError, has_image_extension, load_image
+from effnet.data.images import IMAGE_EXTENSIONS, ImageDecodeError, load_image
+from effnet.data.listing import list_class_folders, list_images
 
 logger = logging.getLogger(__name__)
 
@@ -118,9 +119,11 @@ class ImageDataset:
     def from_folder(cls, path: str | os.PathLike, shuffle: bool = True, seed: int = 0) -> ImageDataset:
         """Images in ``path/<label>/...``: one top-level sub-folder per class, labels in sorted name order.
 
-        Images in nested sub-folders belong to their top-level folder. Only files with an image extension
-        (`IMAGE_EXTENSIONS`, any letter case) count; names starting with '.' are skipped. Files are listed,
-        not opened: unreadable ones are found when decoded (or by `verify`). ``shuffle`` orders the samples
+        Images in nested sub-folders belong to their top-level folder. Only regular files with an image
+        extension (`IMAGE_EXTENSIONS`, any letter case) count; names starting with '.' are skipped. Entries
+        that cannot be read (broken symlinks, symlink loops, FIFOs, folders without permission) are left out
+        and named in one warning. Files are listed, not opened: unreadable ones are found when decoded (or by
+        `verify`). ``shuffle`` orders the samples
         by a permutation drawn from ``seed``; otherwise they are grouped by class, sorted by path.
         """
         root = os.fspath(path)
@@ -134,11 +137,8 @@ class ImageDataset:
                 f"{root}: is a file, expected a folder with one sub-folder of images per class ({_LAYOUT}); "
                 "pass the folder that holds the class folders"
             )
-        with os.scandir(root) as entries:
-            visible = [entry for entry in entries if not entry.name.startswith(".")]
-        names = sorted(entry.name for entry in visible if entry.is_dir())
+        names, loose, skipped = list_class_folders(root)
         if len(names) < 2:
-            loose = sum(1 for entry in visible if not entry.is_dir() and has_image_extension(entry.name))
             found = f"{len(names)} class folder" + ("" if len(names) == 1 else "s")
             found += f" ({names[0]!r})" if names else ""
             if loose:
@@ -151,12 +151,20 @@ class ImageDataset:
         labels: list[int] = []
         empty: list[str] = []
         for index, name in enumerate(names):
-            class_paths, other_files = _list_images(os.path.join(root, name))
-            if not class_paths:
-                found = f"{other_files} files, none" if other_files else "nothing"
+            listing = list_images(os.path.join(root, name))
+            skipped.extend(listing.skipped)
+            if not listing.images:
+                found = f"{listing.others} files, none" if listing.others else "nothing"
                 empty.append(f"{os.path.join(root, name)} ({found} with an image extension)")
-            paths.extend(class_paths)
-            labels.extend([index] * len(class_paths))
+            paths.extend(listing.images)
+            labels.extend([index] * len(listing.images))
+        if skipped:
+            logger.warning(
+                "%s: left out %d entries that cannot be read as image files:\n  %s",
+                root,
+                len(skipped),
+                "\n  ".join(map(str, skipped)),
+            )
         if empty:
             raise ValueError(
                 "class folders without images: "
@@ -463,39 +471,6 @@ class ImageDataset:
             listed,
             more,
         )
-
-
-def _list_images(folder: str) -> tuple[list[str], int]:
-    """Sorted image files under ``folder`` at any depth, and the count of other visible files.
-
-    os.scandir reads the file type from the directory listing itself: no stat or open per file, so 100k files
-    list in well under a second on a local disk. Symlinked folders are followed, each directory once.
-    """
-    images: list[str] = []
-    others = 0
-    pending = [folder]
-    seen: set[tuple[int, int]] = set()
-    while pending:
-        current = pending.pop()
-        try:
-            info = os.stat(current)
-            if (info.st_dev, info.st_ino) in seen:
-                continue  # a symlink loop, or a folder reached twice through links
-            seen.add((info.st_dev, info.st_ino))
-            with os.scandir(current) as entries:
-                for entry in entries:
-                    if entry.name.startswith("."):
-                        continue
-                    if entry.is_dir():
-                        pending.append(entry.path)
-                    elif has_image_extension(entry.name):
-                        images.append(entry.path)
-                    else:
-                        others += 1
-        except OSError as err:
-            logger.warning("%s: cannot list (%s); its images are left out", current, err.strerror or err)
-    images.sort()
-    return images, others
 
 
 def _sorted_labels(labels: set[str]) -> list[str]:

@@ -11,6 +11,7 @@ import io
 import logging
 import math
 import os
+import stat
 import struct
 import warnings
 import zlib
@@ -54,6 +55,19 @@ def has_image_extension(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
+def non_regular_reason(mode: int) -> str:
+    """Why a file of ``mode`` (``os.stat().st_mode``) is not read as an image: what it is instead."""
+    if stat.S_ISDIR(mode):
+        return "a folder, not a regular file"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe), not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a regular file"
+    return "not a regular file"
+
+
 def load_image(
     source: ImageSource,
     *,
@@ -72,7 +86,8 @@ def load_image(
     images already smaller are left as they are. It only saves time: the final resize still sees more
     pixels than it outputs.
 
-    Raises `ImageDecodeError` for a missing, empty, truncated, non-image or over-large file.
+    Raises `ImageDecodeError` for a missing, empty, truncated, non-image or over-large file, and for a path
+    that is not a regular file (a FIFO, socket or device is never opened: reading one can block forever).
     """
     if target_size is not None and (
         not isinstance(target_size, (tuple, list)) or len(target_size) != 2 or min(target_size) < 1
@@ -93,12 +108,24 @@ def load_image(
         name = os.fspath(source)
         if isinstance(name, bytes):
             name = os.fsdecode(name)
+        _check_regular_file(name)
         image = _open_and_decode(name, name, target_size)
     else:
         raise TypeError(
             f"load_image: source must be a path, PIL image, numpy array or bytes, got {type(source).__name__}"
         )
     return _to_rgb(image, background, name, target_size)
+
+
+def _check_regular_file(path: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ImageDecodeError(path, "file not found", "check the path") from None
+    except OSError as err:
+        raise ImageDecodeError(path, err.strerror or type(err).__name__, "check the path") from None
+    if not stat.S_ISREG(mode):
+        raise ImageDecodeError(path, non_regular_reason(mode), "pass an image file")
 
 
 def _open_and_decode(fp: str | io.BytesIO, name: str, target_size: tuple[int, int] | None) -> Image.Image:

@@ -7,12 +7,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from effnet.validation import check_integer
+
 
 def write_digits_folder(root: str | Path, limit: int | None = None) -> Path:
     """scikit-learn's 1,797 real handwritten digits (8x8, 16 gray levels) as PNG files in one sub-folder per
     class (``root/0/0000.png`` ...). Existing files are kept, so calling it twice is cheap."""
     from sklearn.datasets import load_digits
 
+    if limit is not None:
+        check_integer("limit", limit, 1)
     digits = load_digits()
     root = Path(root)
     count = len(digits.images) if limit is None else min(limit, len(digits.images))

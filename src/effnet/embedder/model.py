@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from dataclasses import fields
@@ -14,7 +13,7 @@ import numpy as np
 import torch
 
 from effnet import distributed
-from effnet.checkpoint import atomic_path, write_json
+from effnet.checkpoint import atomic_path, invalid_config, load_run_weights, read_json, write_json
 from effnet.data import ImageDataset
 from effnet.embedder.embedding import embed_paths
 from effnet.embedder.losses import make_loss
@@ -24,6 +23,7 @@ from effnet.embedder.training import EmbedderHParams, train_embedder
 from effnet.image_classifier.fine_tuning import RunOptions
 from effnet.image_classifier.training import sigterm_as_interrupt
 from effnet.models.embedding import BN_EPS, EmbeddingNet, create_embedder
+from effnet.run_lock import run_lock
 
 if TYPE_CHECKING:
     from effnet.export.quantization import QuantizationConfig
@@ -136,8 +136,6 @@ def _bn_eps(network: torch.nn.Module, default: float | None = 1e-3) -> float | N
 def load(directory: str | os.PathLike, arch: str | None = None) -> Embedder:
     """Load an embedder written by `Embedder.save` (or `effnet embed-train`), or, given a ``.pth`` / ``.pt``
     file, an insightface arcface_torch IResNet checkpoint (`load_insightface`; ``arch`` checks its depth)."""
-    from safetensors.torch import load_file
-
     from effnet.embedder.insightface import is_weights_file, load_insightface
     from effnet.factory import create_model
     from effnet.models.spec import config_from_dict
@@ -149,35 +147,35 @@ def load(directory: str | os.PathLike, arch: str | None = None) -> Embedder:
     config_path = directory / CONFIG_FILE
     if not config_path.is_file():
         raise FileNotFoundError(f"{directory}: not a saved effnet embedder ({CONFIG_FILE} is missing)")
-    config = json.loads(config_path.read_text())
+    config = read_json(config_path)
     if config.get("format") != FORMAT:
         raise ValueError(
             f"{directory}: {CONFIG_FILE} is not an effnet embedder (format {config.get('format')!r})"
         )
-    known = {f.name for f in fields(EmbedderHParams)}
-    hparams = EmbedderHParams(**{k: v for k, v in config["hparams"].items() if k in known})
-    preprocessing = Preprocessing.from_dict(config["preprocessing"])
-    target = config_from_dict(config["backbone_config"]) if config["backbone_config"] else config["backbone"]
-    extra = (
-        {}
-        if config["backbone_config"] is None
-        else {"padding": config["padding"], "bn_eps": config["bn_eps"]}
-    )
-    backbone = create_model(target, num_classes=0, input_size=preprocessing.input_size, **extra)
-    backbone.preprocessing = preprocessing
-    network = create_embedder(
-        backbone,
-        config["head"],
-        config["embedding_dim"],
-        preprocessing.input_size,
-        dropout=hparams.dropout,
-        reduce_channels=hparams.reduce_channels,
-        # embedders saved before the head eps was recorded were all trained with arcface_torch's 1e-5
-        head_bn_eps=config.get("head_bn_eps") or BN_EPS,
-    )
-    network.load_state_dict(load_file(directory / WEIGHTS_FILE), strict=True)
+    try:
+        known = {f.name for f in fields(EmbedderHParams)}
+        hparams = EmbedderHParams(**{k: v for k, v in config["hparams"].items() if k in known})
+        preprocessing = Preprocessing.from_dict(config["preprocessing"])
+        backbone_config = config["backbone_config"]
+        target = config_from_dict(backbone_config) if backbone_config else config["backbone"]
+        extra = {} if backbone_config is None else {"padding": config["padding"], "bn_eps": config["bn_eps"]}
+        backbone = create_model(target, num_classes=0, input_size=preprocessing.input_size, **extra)
+        backbone.preprocessing = preprocessing
+        network = create_embedder(
+            backbone,
+            config["head"],
+            config["embedding_dim"],
+            preprocessing.input_size,
+            dropout=hparams.dropout,
+            reduce_channels=hparams.reduce_channels,
+            # embedders saved before the head eps was recorded were all trained with arcface_torch's 1e-5
+            head_bn_eps=config.get("head_bn_eps") or BN_EPS,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise invalid_config(config_path, error) from None
+    load_run_weights(network, directory / WEIGHTS_FILE, config_path)
     history_path = directory / HISTORY_FILE
-    history = json.loads(history_path.read_text())["epochs"] if history_path.is_file() else []
+    history = read_json(history_path).get("epochs", []) if history_path.is_file() else []
     return Embedder(network, hparams, history, config.get("best_epoch"), config.get("train_identities"))
 
 
@@ -270,7 +268,7 @@ def create(
         hp.loss, hp.embedding_dim, train_data.num_classes, hp.scale, hp.margins, hp.easy_margin
     )
     model_dir = Path(model_dir) if model_dir is not None else None
-    with sigterm_as_interrupt():
+    with run_lock(model_dir if distributed.is_main_process() else None), sigterm_as_interrupt():
         history = train_embedder(
             network,
             loss_module,
@@ -282,10 +280,10 @@ def create(
             pretrained,
             run_options,
         )
-    embedder = Embedder(network, hp, history.epochs, history.best_epoch, train_data.index_to_label)
-    embedder.train_data = train_data
-    if model_dir is not None and distributed.is_main_process():  # under torchrun: rank 0 writes
-        embedder.save(model_dir)
+        embedder = Embedder(network, hp, history.epochs, history.best_epoch, train_data.index_to_label)
+        embedder.train_data = train_data
+        if model_dir is not None and distributed.is_main_process():  # under torchrun: rank 0 writes
+            embedder.save(model_dir)
     return embedder
 
 

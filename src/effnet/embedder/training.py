@@ -43,6 +43,7 @@ from effnet.image_classifier.fine_tuning import (
 from effnet.image_classifier.training import History, epoch_seed, make_optimizer, warmup_cosine
 from effnet.models.embedding import HEADS, EmbeddingNet
 from effnet.train_state import StepCheckpoints
+from effnet.validation import check_integer, check_number
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +99,27 @@ class EmbedderHParams:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
-        for name in ("epochs", "batch_size", "embedding_dim"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.input_size < 32:
-            raise ValueError(f"input_size must be >= 32 px, got {self.input_size}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        for name in ("epochs", "batch_size", "embedding_dim", "val_pairs"):
+            check_integer(name, getattr(self, name), 1)
+        check_integer("input_size", self.input_size, 32)
+        check_integer("seed", self.seed, 0)
+        for name in ("warmup_steps", "num_workers"):
+            if getattr(self, name) is not None:
+                check_integer(name, getattr(self, name), 0)
+        check_number("learning_rate", self.learning_rate, above=0)
+        check_number("momentum", self.momentum, at_least=0, at_most=1)
+        check_number("weight_decay", self.weight_decay, at_least=0)
+        check_number("backbone_lr_scale", self.backbone_lr_scale, at_least=0)
+        check_number("dropout", self.dropout, at_least=0, below=1)
+        check_number("margin_warmup_epochs", self.margin_warmup_epochs, at_least=0)
+        if self.scale is not None:
+            check_number("scale", self.scale, above=0)
+        if self.drop_path_rate is not None:
+            check_number("drop_path_rate", self.drop_path_rate, at_least=0, below=1)
+        margins = self.margins if isinstance(self.margins, (tuple, list)) else [self.margins]
+        for margin in margins:
+            if margin is not None:
+                check_number("margins", margin)
         if self.freeze_bn not in (True, False, "auto", "all"):
             raise ValueError(f"freeze_bn must be True, False, 'auto' or 'all', got {self.freeze_bn!r}")
         if not 0 <= self.margin_warmup_epochs <= self.epochs:
@@ -113,10 +128,10 @@ class EmbedderHParams:
             )
         if self.loss == "softmax" and (self.margin_warmup_epochs or self.easy_margin):
             raise ValueError("margin_warmup_epochs and easy_margin apply to margin losses, not softmax")
-        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
-            raise ValueError(f"clip_grad_norm must be > 0 (None: no clipping), got {self.clip_grad_norm}")
-        if self.crop_scale is not None and not 0 < self.crop_scale <= 1:
-            raise ValueError(f"crop_scale must be in (0, 1] (None: no random crops), got {self.crop_scale}")
+        if self.clip_grad_norm is not None:
+            check_number("clip_grad_norm (None: no clipping)", self.clip_grad_norm, above=0)
+        if self.crop_scale is not None:
+            check_number("crop_scale (None: no random crops)", self.crop_scale, above=0, at_most=1)
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from effnet.checkpoint import new_file_mode, remove_stale_temporaries
 from effnet.runtime.errors import short_reason
 
 
@@ -31,8 +32,10 @@ def destination(path: str | os.PathLike, suffix: str) -> Path:
 
 @contextmanager
 def staging_folder(target: Path) -> Iterator[Path]:
-    """A fresh hidden folder next to ``target`` for intermediate files; removed on exit, success or not."""
+    """A fresh hidden folder next to ``target`` for intermediate files; removed on exit, success or not.
+    Work folders of exports killed before (kill -9) are removed first, once they are stale."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target.parent)
     folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         yield folder
@@ -52,5 +55,7 @@ def one_line_failure(step: str, network: Any) -> Iterator[None]:
 
 
 def publish(staged: Path, target: Path) -> None:
-    """Move a finished, checked file into place (atomic on one file system)."""
+    """Move a finished, checked file into place (atomic on one file system), with the mode a plain
+    ``open()`` would give it (a converter may have written it owner-only)."""
+    os.chmod(staged, new_file_mode())
     os.replace(staged, target)

@@ -13,7 +13,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from effnet.checkpoint import atomic_path, write_json, write_text
+from effnet.checkpoint import (
+    atomic_path,
+    invalid_config,
+    load_run_weights,
+    read_json,
+    write_json,
+    write_text,
+)
 from effnet.data import EvalTransform, ImageDataset
 from effnet.distributed import is_main_process
 from effnet.factory import create_model
@@ -33,10 +40,12 @@ from effnet.image_classifier.training import (
 )
 from effnet.models import EfficientNet
 from effnet.models.spec import config_from_dict, config_to_dict
+from effnet.run_lock import run_lock
 from effnet.train_state import StepCheckpoints
 from effnet.weights.load import METADATA_KEY
 
 log = logging.getLogger(__name__)
+FORMAT = "effnet.image_classifier/1"
 WEIGHTS_FILE, LABELS_FILE, CONFIG_FILE, HISTORY_FILE = (
     "model.safetensors",
     "labels.txt",
@@ -123,7 +132,7 @@ class ImageClassifier:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         config = {
-            "format": "effnet.image_classifier/1",
+            "format": FORMAT,
             "model_spec": self.model_spec.name,
             "model_config": config_to_dict(self.network.config),
             "num_classes": self.num_classes,
@@ -164,34 +173,46 @@ def _bn_eps(network: nn.Module) -> float:
 
 
 def load(directory: str | Path) -> ImageClassifier:
-    """Load a classifier written by `ImageClassifier.save` (or `effnet train`)."""
-    from safetensors.torch import load_file
+    """Load a classifier written by `ImageClassifier.save` (or `effnet train`).
 
+    A damaged folder (unreadable or inconsistent config.json, a truncated model.safetensors, weights of
+    another shape than the config says) raises ValueError naming the file; a missing file FileNotFoundError.
+    """
     directory = Path(directory)
     config_path = directory / CONFIG_FILE
     if not config_path.is_file():
         raise FileNotFoundError(f"{directory}: not a saved effnet classifier ({CONFIG_FILE} is missing)")
-    config = json.loads(config_path.read_text())
-    network = create_model(
-        config_from_dict(config["model_config"]),
-        num_classes=config["num_classes"],
-        padding=config["padding"],
-        drop_rate=config["dropout_rate"],
-        bn_eps=config["bn_eps"],
-    )
-    network.load_state_dict(load_file(directory / WEIGHTS_FILE), strict=True)
-    from effnet.preprocessing import Preprocessing
+    config = read_json(config_path)
+    if config.get("format", FORMAT) != FORMAT:
+        raise ValueError(
+            f"{config_path}: not an effnet image classifier (format {config.get('format')!r}, expected "
+            f"{FORMAT!r}); an embedder run loads with effnet.embedder.load"
+        )
+    try:
+        labels = [str(label) for label in config["labels"]]
+        if len(labels) != config["num_classes"]:
+            raise ValueError(f"{len(labels)} labels for num_classes {config['num_classes']}")
+        network = create_model(
+            config_from_dict(config["model_config"]),
+            num_classes=config["num_classes"],
+            padding=config["padding"],
+            drop_rate=config["dropout_rate"],
+            bn_eps=config["bn_eps"],
+        )
+        from effnet.preprocessing import Preprocessing
 
-    network.preprocessing = Preprocessing.from_dict(config["preprocessing"])
-    known = {f.name for f in fields(HParams)}
-    hparams = HParams(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in config["hparams"].items() if k in known}
-    )
+        network.preprocessing = Preprocessing.from_dict(config["preprocessing"])
+        known = {f.name for f in fields(HParams)}
+        hparams = HParams(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in config["hparams"].items() if k in known}
+        )
+        spec = get_spec(config["model_spec"])
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise invalid_config(config_path, error) from None
+    load_run_weights(network, directory / WEIGHTS_FILE, config_path)
     history_path = directory / HISTORY_FILE
-    history = json.loads(history_path.read_text())["epochs"] if history_path.is_file() else []
-    return ImageClassifier(
-        network, config["labels"], get_spec(config["model_spec"]), hparams, history, config.get("best_epoch")
-    )
+    history = read_json(history_path).get("epochs", []) if history_path.is_file() else []
+    return ImageClassifier(network, labels, spec, hparams, history, config.get("best_epoch"))
 
 
 def _content_id(data) -> str:
@@ -292,7 +313,7 @@ def create(
     fingerprint = _fingerprint(spec, train_data, validation_data, hp)
 
     network = spec.create_network(train_data.num_classes, hp.dropout_rate, hp.drop_path_rate)
-    with sigterm_as_interrupt():
+    with run_lock(model_dir if is_main_process() else None), sigterm_as_interrupt():
         if hp.train_whole_model:
             resuming = StepCheckpoints(model_dir, fingerprint).exists()
             if hp.probe_first and not resuming and getattr(network, "weights_report", None) is not None:
@@ -302,12 +323,12 @@ def create(
             history = fine_tune(network, train_data, validation_data, hp, model_dir, fingerprint, run_options)
         else:
             history = _train_frozen(network, train_data, validation_data, hp, model_dir, fingerprint)
-    classifier = ImageClassifier(
-        network, train_data.index_to_label, spec, hp, history.epochs, history.best_epoch
-    )
-    classifier.train_data = train_data  # calibration images for the default int8 export
-    if model_dir is not None and is_main_process():
-        classifier.save(model_dir)
+        classifier = ImageClassifier(
+            network, train_data.index_to_label, spec, hp, history.epochs, history.best_epoch
+        )
+        classifier.train_data = train_data  # calibration images for the default int8 export
+        if model_dir is not None and is_main_process():
+            classifier.save(model_dir)
     return classifier
 
 

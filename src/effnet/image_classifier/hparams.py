@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from effnet.validation import check_integer, check_number
+
 
 @dataclass
 class HParams:
@@ -63,21 +65,34 @@ class HParams:
         return pretrained if self.freeze_bn == "auto" else bool(self.freeze_bn)
 
     def validate(self) -> None:
-        for name in ("batch_size",):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.epochs is not None and self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if not 0 <= self.dropout_rate < 1:
-            raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
-        if self.lr_base_batch is not None and self.lr_base_batch < 1:
-            raise ValueError(f"lr_base_batch must be >= 1, got {self.lr_base_batch}")
-        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
-            raise ValueError(f"early_stopping_patience must be >= 1, got {self.early_stopping_patience}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        """Raise ValueError naming the first setting that is not a number of the right kind and range."""
+        check_integer("batch_size", self.batch_size, 1)
+        check_integer("probe_epochs", self.probe_epochs, 1)
+        check_integer("augment_views", self.augment_views, 0)
+        check_integer("seed", self.seed)
+        for name, minimum in (
+            ("epochs", 1),
+            ("warmup_steps", 0),
+            ("num_workers", 0),
+            ("early_stopping_patience", 1),
+            ("lr_base_batch", 1),
+        ):
+            if getattr(self, name) is not None:
+                check_integer(name, getattr(self, name), minimum)
+        check_number("learning_rate", self.learning_rate, above=0)
+        check_number("momentum", self.momentum, at_least=0, at_most=1)
+        check_number("weight_decay", self.weight_decay, at_least=0)
+        check_number("dropout_rate", self.dropout_rate, at_least=0, below=1)
+        check_number("label_smoothing", self.label_smoothing, at_least=0, below=1)
+        check_number("color_jitter", self.color_jitter, at_least=0)
+        check_number("backbone_lr_scale", self.backbone_lr_scale, at_least=0)
+        if self.drop_path_rate is not None:
+            check_number("drop_path_rate", self.drop_path_rate, at_least=0, below=1)
+        if len(self.crop_scale) != 2:
+            raise ValueError(f"crop_scale must be (smallest, largest) area fraction, got {self.crop_scale!r}")
+        low, high = self.crop_scale
+        check_number("crop_scale[0]", low, above=0, at_most=1)
+        check_number("crop_scale[1]", high, at_least=low, at_most=1)
 
     def to_dict(self) -> dict:
         return asdict(self)

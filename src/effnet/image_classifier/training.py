@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from effnet.checkpoint import save_torch
+from effnet.checkpoint import load_torch, save_torch
 from effnet.data import EvalTransform, ImageDataset
 from effnet.image_classifier.hparams import HParams
 from effnet.models import EfficientNet
@@ -147,8 +147,8 @@ class RunCheckpoint:
         """Restore the last complete epoch into the given objects; (history, first epoch to run)."""
         if self.path is None or not self.path.is_file():
             return History(), 1
-        state = torch.load(self.path, map_location="cpu", weights_only=True)
-        if state.get("fingerprint") != self.fingerprint:
+        state = load_torch(self.path, "delete it (effnet train: --overwrite) to start the run over")
+        if not isinstance(state, dict) or state.get("fingerprint") != self.fingerprint:
             raise ValueError(
                 f"{self.path} belongs to another run (different model, data or settings); "
                 "use a new output folder, or delete the checkpoint to start over"

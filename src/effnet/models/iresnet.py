@@ -97,7 +97,7 @@ class IResNet(nn.Module):
         self.config = config
         self.name = config.name
         self.preprocessing = (
-            config.preprocessing.with_size(input_size) if input_size else config.preprocessing
+            config.preprocessing.with_size(input_size) if input_size is not None else config.preprocessing
         )
         self.in_chans = in_chans
         self.features_only = False

@@ -53,7 +53,14 @@ class LoadReport:
 
 
 # what torch.load and safetensors say about a file cut short (an interrupted download or copy)
-_TRUNCATED = ("central directory", "Ran out of input", "unexpected EOF", "incomplete metadata", "too small")
+_TRUNCATED = (
+    "central directory",
+    "Ran out of input",
+    "unexpected EOF",
+    "incomplete metadata",
+    "invalid header length",  # safetensors: the header says it is longer than the file
+    "too small",
+)
 
 
 def read_weights(path: str | Path) -> tuple[StateDict, dict]:
