@@ -6,15 +6,22 @@ import argparse
 import json
 from pathlib import Path
 
-from effnet.cli.argument_types import non_negative_int
-from effnet.export.quantization import INT8_FORMATS, WEIGHT_ROUNDINGS, QuantizationConfig
+from effnet.cli.argument_types import non_negative_int, positive_int
+from effnet.export.checks import CHECK_IMAGES
+from effnet.export.quantization import (
+    DEFAULT_QUANTIZATION_STEPS,
+    INT8_FORMATS,
+    WEIGHT_ROUNDINGS,
+    QuantizationConfig,
+)
 from effnet.image_classifier import DataLoader, load
 
 QUANTIZATIONS = ("int8", "int16", "fp16", "dynamic", "none")
 
 
-def calibration_data(run: Path, limit: int = 500) -> DataLoader | None:
-    """The run's own training images (from splits.json), the calibration set Model Maker uses."""
+def calibration_data(run: Path, limit: int = DEFAULT_QUANTIZATION_STEPS) -> DataLoader | None:
+    """Up to ``limit`` of the run's own training images (from splits.json), the calibration set Model Maker
+    uses; the export checks the file on those it does not calibrate on."""
     splits = run / "splits.json"
     if not splits.is_file():
         return None
@@ -40,7 +47,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     classifier = load(run)
     data = None
     if args.quantize in ("int8", "int16"):
-        data = DataLoader.from_folder(args.calibration) if args.calibration else calibration_data(run)
+        if args.calibration:
+            data = DataLoader.from_folder(args.calibration)
+        else:
+            data = calibration_data(run, args.calibration_images + CHECK_IMAGES)
         if data is None:
             raise ValueError(
                 f"{run}: no splits.json to calibrate {args.quantize} on; pass --calibration IMAGE_FOLDER"
@@ -80,6 +90,7 @@ def _configured(
         finetune_steps=args.finetune_steps,
         weight_rounding=args.weight_rounding or ("nearest" if args.finetune_steps else default_rounding),
         int8_format=args.int8_format if args.quantize == "int8" else "portable",
+        quantization_steps=args.calibration_images,
     )
 
 
@@ -128,6 +139,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--calibration",
         help="image folder to calibrate int8 / int16 on (default: a classifier run's training images; "
         "required for an embedder run)",
+    )
+    p.add_argument(
+        "--calibration-images",
+        type=positive_int,
+        default=DEFAULT_QUANTIZATION_STEPS,
+        metavar="N",
+        help=f"int8 / int16: calibrate on at most N images (default: {DEFAULT_QUANTIZATION_STEPS}, as Model "
+        "Maker's quantization_steps; fewer export faster)",
     )
     p.add_argument(
         "--no-bias-correction",
