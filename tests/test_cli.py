@@ -105,3 +105,28 @@ def test_nonsense_numbers_are_one_line_usage_errors(argv, expected, capsys):
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("effnet ") and error.endswith(f": error: argument {expected}")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["models", "--family", "efficientnet_lite", "--json"]])
+def test_closed_stdout_pipe_ends_quietly(argv):
+    """`effnet models --json | head -1`: the reader closes the pipe; effnet exits 141 (as SIGPIPE would; 0
+    where argparse swallows the failed write of --help) without a message. The read end is closed before
+    effnet writes, so every write fails."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "effnet", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) in (0, 141)
+    assert stderr == ""
+
+
+def test_output_piped_into_head_keeps_its_first_line():
+    result = subprocess.run(
+        f"{sys.executable} -m effnet models --family efficientnet_lite --json | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout == "[\n" and result.stderr == ""

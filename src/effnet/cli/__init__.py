@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -32,6 +33,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command in ``argv`` (default: the process's arguments); returns the exit status."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # output that fitted the buffer meets a closed pipe here
+    except BrokenPipeError:
+        # the reader went away (`effnet models --json | head`): end quietly, with the status of a command
+        # that SIGPIPE ended (128 + 13); stdout goes to devnull so that the exit's own flush cannot fail again
+        _stdout_to_devnull()
+        return 141
+
+
+def _stdout_to_devnull() -> None:
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (captured by a test): nothing to flush
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -39,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return args.func(args)
+    except BrokenPipeError:
+        raise  # an OSError, but not the user's: `main` ends quietly
     # ImportError: a missing optional package; effnet's messages name the package and the pip command
     except (UserError, ValueError, FileNotFoundError, OSError, ImportError) as error:
         print(f"effnet {args.command}: error: {error}", file=sys.stderr)
