@@ -184,21 +184,35 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default="torch,onnx,onnx-int8",
         help=f"comma-separated, from {','.join(FORMATS)} (default: torch,onnx,onnx-int8)",
     )
-    p.add_argument("--threads", type=int_list(), default=[1], help="e.g. 1,2 (default 1)")
+    p.add_argument(
+        "--threads", type=int_list(), default=[1], help="PyTorch / runtime threads, e.g. 1,2 (default: 1)"
+    )
     p.add_argument(
         "--batch",
         type=int_list(),
         default=None,
-        help="batch size (default 1; with --device cuda a list, default 1,32,256)",
+        help="batch size (default: 1; with --device cuda a list, default: 1,32,256)",
     )
     p.add_argument("--resolution", type=positive_int, help="input size in pixels (default: each model's)")
-    p.add_argument("--runs", type=positive_int, default=50, help="timed calls per measurement (default 50)")
-    p.add_argument("--warmup", type=non_negative_int, default=5, help="untimed calls first (default 5)")
+    p.add_argument(
+        "--runs",
+        type=positive_int,
+        default=50,
+        help="timed calls per measurement (default: %(default)s)",
+    )
+    p.add_argument(
+        "--warmup", type=non_negative_int, default=5, help="untimed calls first (default: %(default)s)"
+    )
     p.add_argument(
         "--workdir", help="keep exported files here and reuse them next time (default: a temp dir)"
     )
     p.add_argument("--pretrained", action="store_true", help="load published weights (default: random)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cuda: PyTorch on the GPU")
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cuda: PyTorch on the GPU (default: %(default)s)",
+    )
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     p.add_argument("--plot", help="write an accuracy-vs-latency plot to this .png (and .svg)")
     p.set_defaults(func=cmd_bench)

@@ -66,9 +66,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--shard-size", type=positive_int, default=1000, help="samples per shard (default: 1000)"
     )
     packer.add_argument(
-        "--val-split", type=fraction, default=0.0, help="fraction packed as validation shards"
+        "--val-split",
+        type=fraction,
+        default=0.0,
+        help="fraction packed as validation shards (default: %(default)s)",
     )
-    packer.add_argument("--test-split", type=fraction, default=0.0, help="fraction packed as test shards")
+    packer.add_argument(
+        "--test-split",
+        type=fraction,
+        default=0.0,
+        help="fraction packed as test shards (default: %(default)s)",
+    )
     packer.add_argument(
         "--seed", type=non_negative_int, default=0, help="shuffle and split seed (default: 0)"
     )

@@ -65,7 +65,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="pretrained EfficientNet-Lite0 on a real photo, with its cost")
     p.add_argument(
-        "--model", default="efficientnet_lite0", help="model with published weights (default: lite0)"
+        "--model", default="efficientnet_lite0", help="model with published weights (default: %(default)s)"
     )
     p.add_argument("--image", help="an image to classify (default: scikit-image's chelsea photo)")
     p.add_argument("--runs", type=positive_int, default=20, help="timed runs (default: 20)")

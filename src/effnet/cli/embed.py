@@ -20,6 +20,7 @@ from effnet.cli.argument_types import (
     positive_int,
 )
 from effnet.cli.train import add_run_option_arguments
+from effnet.embedder.hparams import DEFAULT_MARGINS, DEFAULT_SCALE, HEADS, LOSSES, EmbedderHParams
 
 
 def _identities(data_dir: str, val_identities: float, seed: int):
@@ -244,19 +245,42 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("embed-train", help="train a recognition (embedding) model on identity folders")
     p.add_argument("data_dir", help="folder with one sub-folder of images per identity")
     p.add_argument("--out", required=True, help="run folder: weights, config.json, metrics.json, roc.png")
-    p.add_argument("--backbone", default="efficientnet_lite0", help="any effnet model, e.g. iresnet50")
-    p.add_argument("--head", default="gdc", choices=("gap", "gdc", "flatten"))
-    p.add_argument("--loss", default="arcface", choices=("arcface", "cosface", "combined", "softmax"))
+    defaults = EmbedderHParams()
+    arcface_m, cosface_m = DEFAULT_MARGINS["arcface"][1], DEFAULT_MARGINS["cosface"][2]
     p.add_argument(
-        "--margins", type=finite_float, nargs="+", help="m (arcface/cosface) or m1 m2 m3 (combined)"
+        "--backbone",
+        default=defaults.backbone,
+        help="any effnet model, e.g. iresnet50 (default: %(default)s)",
     )
-    p.add_argument("--scale", type=positive_float, help="logit scale s (default 64)")
+    p.add_argument(
+        "--head",
+        default=defaults.head,
+        choices=HEADS,
+        help="embedding head: gap (average pool, FC), gdc (MobileFaceNet's global depthwise conv, FC), "
+        "flatten (insightface's E head: FC over the whole map) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--loss",
+        default=defaults.loss,
+        choices=LOSSES,
+        help=f"arcface (margin m={arcface_m:g} on the angle), cosface (m={cosface_m:g} on the cosine), "
+        "combined (m1 m2 m3 of --margins), softmax (no margin) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--margins",
+        type=finite_float,
+        nargs="+",
+        help=f"m (arcface/cosface) or m1 m2 m3 (combined) (default: arcface {arcface_m:g}, cosface "
+        f"{cosface_m:g}, combined = arcface's)",
+    )
+    p.add_argument("--scale", type=positive_float, help=f"logit scale s (default: {DEFAULT_SCALE:g})")
     p.add_argument(
         "--margin-warmup-epochs",
         type=non_negative_float,
-        default=0.0,
+        default=defaults.margin_warmup_epochs,
         metavar="EPOCHS",
-        help="ramp the margins linearly from 0 to their value over EPOCHS (fractions allowed; default 0)",
+        help="ramp the margins linearly from 0 to their value over EPOCHS (fractions allowed; default: "
+        "%(default)s)",
     )
     p.add_argument(
         "--easy-margin", action="store_true", help="no margin for targets at cos(theta) <= 0 (insightface)"
@@ -265,7 +289,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--clip-grad-norm",
         type=non_negative_float,
         metavar="NORM",
-        help="clip the network's gradient norm (default: the library's, 5 as arcface_torch; 0: off)",
+        help=f"clip the network's gradient norm (default: {defaults.clip_grad_norm:g}, as arcface_torch; "
+        "0: off)",
     )
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips in training")
     p.add_argument(
@@ -274,26 +299,47 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         metavar="FRACTION",
         help="random crops of FRACTION-1 of the image area in training (e.g. 0.8; default: none)",
     )
-    p.add_argument("--embedding-dim", type=positive_int, default=512)
-    p.add_argument("--input-size", type=positive_int, default=112)
-    p.add_argument("--epochs", type=positive_int, default=10)
     p.add_argument(
-        "--batch-size", type=positive_int, default=64, help="the global batch (torchrun: over all ranks)"
+        "--embedding-dim",
+        type=positive_int,
+        default=defaults.embedding_dim,
+        help="embedding size (default: %(default)s)",
     )
-    p.add_argument("--learning-rate", type=positive_float, default=0.005)
+    p.add_argument(
+        "--input-size",
+        type=positive_int,
+        default=defaults.input_size,
+        help="square input images, in pixels (default: %(default)s)",
+    )
+    p.add_argument(
+        "--epochs", type=positive_int, default=defaults.epochs, help="epochs (default: %(default)s)"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=defaults.batch_size,
+        help="the global batch (torchrun: over all ranks; default: %(default)s)",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=defaults.learning_rate,
+        help="SGD learning rate of the head; a pretrained backbone learns at "
+        f"{defaults.backbone_lr_scale:g} of it (default: %(default)s)",
+    )
     p.add_argument(
         "--val-identities",
         type=fraction,
         default=0.2,
-        help="fraction of identities held out for open-set validation (default 0.2; 0: none)",
+        help="fraction of identities held out for open-set validation (default: %(default)s; 0: none)",
     )
     p.add_argument("--scratch", action="store_true", help="random init instead of pretrained weights")
     p.add_argument(
         "--freeze-bn",
-        default="auto",
+        default=defaults.freeze_bn,
         choices=("auto", "yes", "no", "all"),
         help="keep BatchNorm statistics: auto (a pretrained backbone's), yes (the backbone's), no, all "
-        "(the head's too: torchrun then computes exactly what one process does)",
+        "(the head's too: torchrun then computes exactly what one process does) (default: %(default)s)",
     )
     p.add_argument(
         "--drop-path-rate", type=fraction, help="the backbone's stochastic depth (default: the model's)"
@@ -301,7 +347,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--workers", type=non_negative_int, help="decoding processes per rank (default: CPUs / ranks)"
     )
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=defaults.seed,
+        help="seed of initialization, data order, augmentation and the held-out identities "
+        "(default: %(default)s)",
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -323,7 +375,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--num-pairs", type=positive_int, help="pairs sampled from a folder (default: one per image)"
     )
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the pairs sampled from a folder (default: %(default)s)",
+    )
     p.add_argument("--no-flip", action="store_true", help="skip the flip test")
     p.add_argument("--roc", help="write the ROC curve (PNG) here")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -335,6 +392,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", help=arch_help)
     p.add_argument("--out", help="write the embeddings here as a .npy array (N, dim), in the order given")
     p.add_argument("--no-flip", action="store_true", help="skip the flip test (embedding + mirror's)")
-    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=32,
+        help="images per forward pass: more is faster, up to memory (default: %(default)s)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON: each path with its embedding")
     p.set_defaults(func=cmd_embed)

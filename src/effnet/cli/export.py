@@ -159,7 +159,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=0,
         metavar="N",
         help="int8 / int16: quantization-aware fine-tuning of a copy for N steps on the calibration images "
-        "before exporting (a few hundred; for models that lose too much in post-training quantization)",
+        "before exporting (a few hundred; for models that lose too much in post-training quantization; "
+        "default: %(default)s, none)",
     )
     p.add_argument(
         "--weight-rounding",
@@ -172,8 +173,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--int8-format",
         choices=INT8_FORMATS,
         default="portable",
-        help="int8 .onnx weights: portable (default): exact on every CPU; vnni: 8-bit weights in every "
-        "layer, right only on CPUs with int8 dot-product instructions (x86 VNNI, ARM); docs/int8.md",
+        help="int8 .onnx weights (default: %(default)s): portable: exact on every CPU; vnni: 8-bit weights "
+        "in every layer, right only on CPUs with int8 dot-product instructions (x86 VNNI, ARM); docs/int8.md",
     )
     p.add_argument("--out", help="output folder (default: RUN_DIR/export)")
     p.set_defaults(func=cmd_export)

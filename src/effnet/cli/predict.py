@@ -59,7 +59,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--model",
         default="efficientnet_lite0",
         help="model name, a run folder written by `effnet train`, or an exported .onnx/.tflite file "
-        "(default: lite0)",
+        "(default: %(default)s)",
     )
     p.add_argument(
         "--weights",

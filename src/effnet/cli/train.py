@@ -12,6 +12,7 @@ from pathlib import Path
 from effnet.checkpoint import finite_or_null, write_json
 from effnet.cli.argument_types import fraction, non_negative_int, positive_float, positive_int
 from effnet.image_classifier import DataLoader, create, load
+from effnet.image_classifier.hparams import FINE_TUNING_EPOCHS, FROZEN_EPOCHS, HParams
 from effnet.image_classifier.model_spec import ModelSpec
 from effnet.image_classifier.model_spec import get as get_spec
 from effnet.image_classifier.training import CHECKPOINT
@@ -239,7 +240,10 @@ def add_scale_out_arguments(p: argparse.ArgumentParser) -> None:
         help="scale --learning-rate linearly by batch-size / this (default: no scaling)",
     )
     g.add_argument(
-        "--early-stopping", type=positive_int, metavar="EPOCHS", help="stop after EPOCHS without improvement"
+        "--early-stopping",
+        type=positive_int,
+        metavar="EPOCHS",
+        help="stop after EPOCHS without a better validation accuracy (default: never)",
     )
 
 
@@ -250,10 +254,15 @@ def add_run_option_arguments(p: argparse.ArgumentParser, title: str):
         "--accumulate",
         type=positive_int,
         default=1,
-        help="micro-steps per optimizer step (the batch stays global)",
+        help="micro-steps per optimizer step (the batch stays global; default: %(default)s)",
     )
     g.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm: statistics over the global batch")
-    g.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="autocast precision")
+    g.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="autocast precision (default: %(default)s)",
+    )
     g.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
@@ -267,10 +276,13 @@ def add_run_option_arguments(p: argparse.ArgumentParser, title: str):
         type=non_negative_int,
         default=0,
         metavar="STEPS",
-        help="checkpoint every STEPS steps too",
+        help="checkpoint every STEPS steps too (default: %(default)s: at the end of each epoch only)",
     )
     g.add_argument(
-        "--keep-checkpoints", type=positive_int, default=2, help="step checkpoints kept (default: 2)"
+        "--keep-checkpoints",
+        type=positive_int,
+        default=2,
+        help="step checkpoints kept (default: %(default)s)",
     )
     return g
 
@@ -280,22 +292,42 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "data_dir", help="folder with one sub-folder of images per class, or shards from `effnet data pack`"
     )
-    p.add_argument(
-        "--model", default="efficientnet_lite0", help="model to train (default: efficientnet_lite0)"
-    )
+    p.add_argument("--model", default="efficientnet_lite0", help="model to train (default: %(default)s)")
     p.add_argument("--out", required=True, help="run folder: model, labels.txt, metrics.json, report.html")
-    p.add_argument("--epochs", type=positive_int, help="epochs (default: 20 frozen, 5 fine-tuning)")
-    p.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default: 32)")
-    p.add_argument("--learning-rate", type=positive_float, help="SGD learning rate (default: 0.005)")
+    p.add_argument(
+        "--epochs",
+        type=positive_int,
+        help=f"epochs (default: {FROZEN_EPOCHS} with a frozen backbone, {FINE_TUNING_EPOCHS} with "
+        "--fine-tune)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=HParams.batch_size,
+        help="batch size (default: %(default)s)",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        help=f"SGD learning rate (default: {HParams.learning_rate})",
+    )
     p.add_argument("--fine-tune", action="store_true", help="train the whole network, not only the head")
     p.add_argument("--augment", action="store_true", help="random crops and flips")
-    p.add_argument("--val-split", type=fraction, default=0.1, help="validation fraction (default: 0.1)")
-    p.add_argument("--test-split", type=fraction, default=0.1, help="test fraction (default: 0.1)")
-    p.add_argument("--image-size", type=positive_int, help="train at this resolution instead of the model's")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--val-split", type=fraction, default=0.1, help="validation fraction (default: %(default)s)"
+    )
+    p.add_argument("--test-split", type=fraction, default=0.1, help="test fraction (default: %(default)s)")
+    p.add_argument("--image-size", type=positive_int, help="train at this resolution (default: the model's)")
+    p.add_argument(
+        "--seed", type=non_negative_int, default=HParams.seed, help="random seed (default: %(default)s)"
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
-    p.add_argument("--dropout-rate", type=fraction, help="dropout before the classifier (default: 0.2)")
+    p.add_argument(
+        "--dropout-rate",
+        type=fraction,
+        help=f"dropout before the classifier (default: {HParams.dropout_rate})",
+    )
     p.add_argument(
         "--drop-path-rate", type=fraction, help="stochastic depth when fine-tuning (default: model's)"
     )
@@ -303,7 +335,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--freeze-bn",
         choices=("auto", "yes", "no"),
         default="auto",
-        help="keep BatchNorm statistics fixed when fine-tuning (auto: when starting from pretrained weights)",
+        help="keep BatchNorm statistics fixed when fine-tuning (default: %(default)s: when starting from "
+        "pretrained weights)",
     )
     p.add_argument("--no-probe", action="store_true", help="fine-tune without fitting the head first")
     p.add_argument(

@@ -12,12 +12,12 @@ product) land close together, also for identities never seen in training; verify
     r50 = embedder.load_insightface("backbone.pth")       # an insightface arcface_torch IResNet checkpoint
 """
 
+from effnet.embedder.hparams import LOSSES, EmbedderHParams
 from effnet.embedder.insightface import load_insightface
-from effnet.embedder.losses import LOSSES, MarginLoss, SoftmaxLoss, make_loss, margin_fraction
+from effnet.embedder.losses import MarginLoss, SoftmaxLoss, make_loss, margin_fraction
 from effnet.embedder.metrics import identification, verification_metrics
 from effnet.embedder.model import Embedder, as_pairs, create, evaluate_verification, load
 from effnet.embedder.pairs import Pairs, read_csv_pairs, read_lfw_pairs, sample_pairs
-from effnet.embedder.training import EmbedderHParams
 
 __all__ = [
     "LOSSES",

@@ -16,8 +16,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from effnet.embedder.hparams import EmbedderHParams
 from effnet.embedder.model import Embedder
-from effnet.embedder.training import EmbedderHParams
 from effnet.models.embedding import EmbeddingNet
 
 

@@ -28,9 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LOSSES = ("arcface", "cosface", "combined", "softmax")
-DEFAULT_MARGINS = {"arcface": (1.0, 0.5, 0.0), "cosface": (1.0, 0.0, 0.4)}
-DEFAULT_SCALE = 64.0
+from effnet.embedder.hparams import DEFAULT_MARGINS, DEFAULT_SCALE, LOSSES
+
 _EPS = 1e-7  # keeps acos away from +-1, where its gradient is infinite
 
 

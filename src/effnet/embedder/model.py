@@ -16,10 +16,11 @@ from effnet import distributed
 from effnet.checkpoint import atomic_path, invalid_config, load_run_weights, read_json, write_json
 from effnet.data import ImageDataset
 from effnet.embedder.embedding import embed_paths
+from effnet.embedder.hparams import EmbedderHParams
 from effnet.embedder.losses import make_loss
 from effnet.embedder.metrics import identification, pair_scores, plot_roc, verification_metrics
 from effnet.embedder.pairs import Pairs, read_csv_pairs, read_lfw_pairs, sample_pairs
-from effnet.embedder.training import EmbedderHParams, train_embedder
+from effnet.embedder.training import train_embedder
 from effnet.image_classifier.fine_tuning import RunOptions
 from effnet.image_classifier.training import sigterm_as_interrupt
 from effnet.models.embedding import BN_EPS, EmbeddingNet, create_embedder

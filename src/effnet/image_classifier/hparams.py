@@ -6,6 +6,10 @@ from dataclasses import asdict, dataclass
 
 from effnet.validation import check_integer, check_number
 
+# epochs when `HParams.epochs` is None: Model Maker's 5 when fine-tuning; 50 for a frozen backbone (HParams)
+FINE_TUNING_EPOCHS = 5
+FROZEN_EPOCHS = 50
+
 
 @dataclass
 class HParams:
@@ -55,7 +59,8 @@ class HParams:
     lr_base_batch: int | None = None
 
     def resolved(self, steps_per_epoch: int) -> HParams:
-        epochs = self.epochs if self.epochs is not None else (5 if self.train_whole_model else 50)
+        default = FINE_TUNING_EPOCHS if self.train_whole_model else FROZEN_EPOCHS
+        epochs = self.epochs if self.epochs is not None else default
         warmup = self.warmup_steps
         if warmup is None:  # about one epoch of linear warm-up when fine-tuning, none for a linear head
             warmup = min(steps_per_epoch, 500) if self.train_whole_model else 0

@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-HEADS = ("gap", "gdc", "flatten")
+from effnet.models.spec import EMBEDDING_HEADS as HEADS
+
 BN_EPS = 1e-5  # arcface_torch's BatchNorm eps in heads and IResNet
 # The eps of the gdc / flatten heads' BatchNorm over the backbone's feature channels (Keras' default). With
 # arcface_torch's 1e-5, channels the training identities hardly vary end with a gain of up to 1 / sqrt(1e-5)

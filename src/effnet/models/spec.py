@@ -16,6 +16,8 @@ from effnet.preprocessing import Preprocessing
 
 BlockOp = Literal["ds", "ir", "fused", "conv"]
 OPS = ("ds", "ir", "fused", "conv")
+# the heads that turn a backbone's final map into an embedding (`effnet.models.embedding`)
+EMBEDDING_HEADS = ("gap", "gdc", "flatten")
 
 
 @dataclass(frozen=True)
