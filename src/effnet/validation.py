@@ -1,11 +1,14 @@
-"""Checks of numbers a user passes (an integer count, a finite rate in its range): a ValueError that names the
-argument, the range and the value, raised before any work starts. No torch: the CLI's argument types use it.
+"""Checks of arguments a user passes (an integer count, a finite rate in its range, keyword names): an error
+that names the argument, what was expected and what was given, raised before any work starts. No torch: the
+CLI's argument types use it.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -20,6 +23,18 @@ def check_number(name: str, value: Any, **bounds: float) -> None:
     (>), ``at_least`` (>=), ``below`` (<), ``at_most`` (<=), each only when given."""
     if not is_number_in_range(value, **bounds):
         raise ValueError(f"{name} must be {describe_number(**bounds)}, got {value!r}")
+
+
+def check_keywords(function: str, given: Iterable[str], valid: Iterable[str]) -> None:
+    """Raise TypeError naming the first keyword argument in ``given`` that ``function`` does not take, and the
+    closest one it does (``quantisation_config`` -> ``quantization_config``)."""
+    valid = list(valid)
+    unknown = [name for name in given if name not in valid]
+    if not unknown:
+        return
+    close = difflib.get_close_matches(unknown[0], valid, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; it takes {', '.join(valid)}"
+    raise TypeError(f"{function}() got an unknown keyword argument {unknown[0]!r}{hint}")
 
 
 def is_integer_in_range(value: Any, minimum: int | None = None) -> bool:

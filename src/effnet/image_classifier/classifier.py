@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from effnet.factory import create_model
 from effnet.image_classifier.fine_tuning import fine_tune
 from effnet.image_classifier.hparams import HParams
 from effnet.image_classifier.metrics import detailed_metrics
-from effnet.image_classifier.model_spec import ModelSpec
+from effnet.image_classifier.model_spec import ModelSpec, hub_not_used
 from effnet.image_classifier.model_spec import get as get_spec
 from effnet.image_classifier.training import (
     epoch_seed,
@@ -86,6 +87,23 @@ class ImageClassifier:
     def __repr__(self) -> str:
         name, best = self.model_spec.name, self.best_epoch
         return f"ImageClassifier({name}, {self.num_classes} classes, best epoch {best})"
+
+    def summary(self, depth: int = 2, print_fn: Callable[[str], Any] = print) -> None:
+        """Print the network as Keras' ``model.summary()`` does: one row per stage (``depth=2``; 3: per block,
+        see `effnet.profiling.Profile.grouped`) with its output shape, parameters and MACs at the input size,
+        then the total, trainable and non-trainable parameters (with a frozen backbone only the classifier
+        head is trained)."""
+        from effnet.profiling import count_params, profile
+
+        counted = profile(self.network)
+        height, width = counted.input_size
+        trained = self.network if self.hparams.train_whole_model else self.network.classifier
+        trainable = count_params(trained)
+        print_fn(f'Model: "{self.model_spec.name}", {self.num_classes} classes, input 3x{height}x{width}')
+        print_fn(counted.table(depth))
+        print_fn(f"Total params: {counted.params:,}")
+        print_fn(f"Trainable params: {trainable:,}")
+        print_fn(f"Non-trainable params: {counted.params - trainable:,}")
 
     # evaluation ---------------------------------------------------------------------------------------------
     def evaluate(self, data: ImageDataset, batch_size: int = 32, detailed: bool = False, top_k: int = 5):
@@ -277,6 +295,8 @@ def create(
             f"got {type(train_data).__name__}; "
             "load it with DataLoader.from_folder(path)"
         )
+    if "use_hub_library" in kwargs:
+        raise ValueError(hub_not_used(f"use_hub_library={kwargs['use_hub_library']!r}"))
     spec = get_spec(model_spec)
     values = {
         "batch_size": batch_size,

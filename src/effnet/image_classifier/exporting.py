@@ -2,29 +2,55 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from effnet.checkpoint import write_text
+from effnet.validation import check_keywords
 
 if TYPE_CHECKING:
     from effnet.image_classifier.classifier import ImageClassifier
 
 
 class ExportFormat:
-    """Model Maker's export format names."""
+    """Model Maker's export format names (TFLITE, SAVED_MODEL, LABEL, VOCAB, TFJS), and effnet's ONNX and
+    CHECKPOINT. VOCAB and TFJS exist so that Model Maker code names them; exporting them is a ValueError
+    that says what to use instead."""
 
     TFLITE = "tflite"
     ONNX = "onnx"
     LABEL = "label"
     SAVED_MODEL = "saved_model"  # effnet writes its own checkpoint folder (weights, labels, config)
     CHECKPOINT = "checkpoint"
+    VOCAB = "vocab"
+    TFJS = "tfjs"
 
 
 FORMATS = ("tflite", "onnx", "label", "saved_model", "checkpoint")
 DEFAULT_FORMATS = ("tflite", "label")
+NOT_SUPPORTED = {
+    "tfjs": "export_format TFJS is not supported (effnet does not convert to TensorFlow.js): use "
+    "ExportFormat.ONNX (onnxruntime-web runs it in a browser) or ExportFormat.TFLITE (tfjs-tflite runs it)",
+    "vocab": "export_format VOCAB is not supported (a vocabulary belongs to a text model): use "
+    "ExportFormat.LABEL for the classifier's labels.txt",
+}
+# Model Maker's export() options effnet takes where their value is what effnet does anyway: (that value, the
+# error for another)
+MODEL_MAKER_OPTIONS = {
+    "with_metadata": (
+        True,
+        "with_metadata=False is not supported: effnet's .tflite and .onnx files always "
+        "carry their metadata (labels, preprocessing); use them as they are",
+    ),
+    "export_metadata_json_file": (
+        False,
+        "export_metadata_json_file=True is not supported: the metadata is "
+        "inside the exported file; use effnet.runtime.load(path).metadata to read it",
+    ),
+}
 
 
 def _formats(export_format: str | Sequence[str] | None) -> list[str]:
@@ -34,6 +60,8 @@ def _formats(export_format: str | Sequence[str] | None) -> list[str]:
     result = []
     for name in names:
         key = str(getattr(name, "value", name)).lower().removeprefix("exportformat.")
+        if key in NOT_SUPPORTED:
+            raise ValueError(NOT_SUPPORTED[key])
         if key not in FORMATS:
             raise ValueError(f"unknown export_format {name!r}; choose from {', '.join(FORMATS)}")
         result.append("checkpoint" if key == "saved_model" else key)
@@ -62,6 +90,17 @@ def _quantization(
     return QuantizationConfig.for_int8(data)
 
 
+def _check_options(options: dict[str, Any]) -> None:
+    """Model Maker's ``with_metadata`` / ``export_metadata_json_file`` where they match what effnet does; any
+    other name is a TypeError naming the closest argument of `export_classifier`."""
+    valid = [*inspect.signature(export_classifier).parameters][1:-1] + list(MODEL_MAKER_OPTIONS)
+    check_keywords("export", options, valid)
+    for name, value in options.items():
+        supported, message = MODEL_MAKER_OPTIONS[name]
+        if value != supported:
+            raise ValueError(message)
+
+
 def export_classifier(
     classifier: ImageClassifier,
     export_dir: str | os.PathLike | None = None,
@@ -73,7 +112,8 @@ def export_classifier(
     quantization_config: Any = "default",
     onnx_filename: str = "model.onnx",
     representative_data: Any = None,
-    **unused: Any,
+    tfjs_folder_name: str = "tfjs",
+    **model_maker_options: Any,
 ) -> dict[str, Path]:
     """Write the exported files; returns ``{format: path}``.
 
@@ -81,11 +121,15 @@ def export_classifier(
     form (file names as the first two arguments) works too. ``export_format``: one of or a list of
     ``tflite``, ``onnx``, ``label``, ``saved_model``/``checkpoint``; default tflite + label.
     ``quantization_config``: "default" (int8, calibrated on the training data), None (float32), or a
-    `QuantizationConfig` (``for_int8``, ``for_float16``, ``for_dynamic``).
+    `QuantizationConfig` (``for_int8``, ``for_float16``, ``for_dynamic``). ``vocab_filename`` and
+    ``tfjs_folder_name`` name files of formats effnet does not write; Model Maker's ``with_metadata=True``
+    and ``export_metadata_json_file=False`` are accepted (effnet's files always carry their metadata).
+    Another keyword argument is a TypeError that names the closest valid one.
     """
+    _check_options(model_maker_options)
+    formats = _formats(export_format)
     from effnet.export import export_onnx, export_tflite
 
-    formats = _formats(export_format)
     if export_dir is not None and str(export_dir).endswith(".tflite"):  # export("x.tflite", "labels.txt")
         tflite_path = Path(export_dir)
         label_path = (

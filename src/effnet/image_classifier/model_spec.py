@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import InitVar, dataclass
 
 from effnet.factory import create_model
 from effnet.models import EfficientNet, ModelConfig, get_config
@@ -12,16 +13,43 @@ log = logging.getLogger(__name__)
 
 # Model Maker's spec names -> effnet models
 ALIASES = {"mobilenet_v2": "mobilenet_v2_100", "mobilenet_v3": "mobilenet_v3_large_100"}
+SPEC_NAMES = "efficientnet_lite0..4 or mobilenet_v2 (Model Maker's names), or any of effnet.list_models()"
+
+
+def hub_not_used(argument: str, uri: str | None = None) -> str:
+    """The error for Model Maker's TF Hub arguments (``ModelSpec(uri=...)``, ``use_hub_library``): which
+    model_spec name to pass instead (the one a Model Maker TF Hub uri names, when it names one)."""
+    match = re.search(r"(efficientnet)[/_-]?(lite\d)|(mobilenet_v2)", uri or "")
+    if match:
+        name = f"efficientnet_{match[2]}" if match[1] else "mobilenet_v2"
+        instead = f"model_spec={name!r}"
+    else:
+        instead = f"model_spec='efficientnet_lite0' ({SPEC_NAMES})"
+    return f"{argument}: effnet does not use TF Hub; its networks are built by name: pass {instead}"
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A network to train: an effnet model name (or custom `ModelConfig`) and an optional input size."""
+    """A network to train: an effnet model name (or custom `ModelConfig`) and an optional input size.
 
-    name: str
+    Model Maker's ``ImageModelSpec(uri=...)`` named a TF Hub module: effnet does not use TF Hub, and a
+    ``uri`` (or a URL as the name) is a ValueError that says which name to pass instead.
+    """
+
+    name: str = ""
     config: ModelConfig | None = None
     input_image_shape: tuple[int, int] | None = None
     pretrained: bool = True
+    uri: InitVar[str | None] = None
+
+    def __post_init__(self, uri: str | None) -> None:
+        if uri is not None or "://" in self.name or self.name.startswith("tfhub.dev"):
+            given = f"uri={uri!r}" if uri is not None else repr(self.name)
+            raise ValueError(hub_not_used(f"ModelSpec({given})", uri or self.name))
+        if not self.name:
+            raise TypeError(
+                f"ModelSpec needs a model name, e.g. ModelSpec('efficientnet_lite0'): {SPEC_NAMES}"
+            )
 
     def create_network(
         self, num_classes: int, dropout_rate: float, drop_path_rate: float | None = None
