@@ -130,3 +130,36 @@ def test_output_piped_into_head_keeps_its_first_line():
         check=True,
     )
     assert result.stdout == "[\n" and result.stderr == ""
+
+
+# what `effnet --help` and `effnet COMMAND --help` must not import: each costs seconds
+HEAVY_MODULES = (
+    "torch", "torchvision", "onnx", "onnxruntime", "ai_edge_litert", "litert_torch", "matplotlib", "sklearn",
+    "scipy", "skimage", "PIL", "numpy", "safetensors",
+)  # fmt: skip
+IMPORTS_AFTER = """
+import contextlib, io, json, sys
+from effnet.cli import build_parser, main
+
+def commands(parser, path=()):
+    yield path
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            for name, sub in action.choices.items():
+                yield from commands(sub, (*path, name))
+
+runs = [[*path, "--help"] for path in commands(build_parser())]
+for argv in runs:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main(argv)
+print(json.dumps([len(runs), sorted({name.split(".")[0] for name in sys.modules})]))
+"""
+
+
+def test_help_imports_no_heavy_module():
+    """Parsing arguments and printing help must not import torch, the export engines or plotting: a test of
+    which modules load (in a fresh interpreter), not of time."""
+    result = subprocess.run([sys.executable, "-c", IMPORTS_AFTER], capture_output=True, text=True, check=True)
+    runs, loaded = json.loads(result.stdout.splitlines()[-1])
+    assert runs > 15  # every command and subcommand
+    assert sorted(set(HEAVY_MODULES) & set(loaded)) == []

@@ -9,8 +9,9 @@ ONNX Runtime or LiteRT) and ``effnet.data`` work without importing torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from effnet.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -66,19 +67,4 @@ if TYPE_CHECKING:
     from effnet.preprocessing import Preprocessing
     from effnet.profiling import count_params, profile
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        # submodules (effnet.image_classifier, effnet.export ...) import as usual
-        try:
-            return importlib.import_module(f"effnet.{name}")
-        except ModuleNotFoundError:
-            raise AttributeError(f"module 'effnet' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,10 +9,29 @@
 `effnet bench` and `effnet profile` are thin shells over these calls.
 """
 
-from effnet.bench.core import DEFAULT_FORMATS, BenchModel, resolve_models, run_bench
-from effnet.bench.latency import NOISE_RATIO, Timing, measure, percentiles, time_calls
-from effnet.bench.runners import FORMATS, FormatSkipped
-from effnet.runtime.cpu import CpuInfo, cpu_info
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from effnet.lazy import lazy_exports
+
+# names load on first use (effnet.lazy): importing one light module of this package imports no torch
+_EXPORTS = {
+    "DEFAULT_FORMATS": "effnet.bench.formats",
+    "BenchModel": "effnet.bench.core",
+    "resolve_models": "effnet.bench.core",
+    "run_bench": "effnet.bench.core",
+    "NOISE_RATIO": "effnet.bench.latency",
+    "Timing": "effnet.bench.latency",
+    "measure": "effnet.bench.latency",
+    "percentiles": "effnet.bench.latency",
+    "time_calls": "effnet.bench.latency",
+    "FORMATS": "effnet.bench.formats",
+    "FormatSkipped": "effnet.bench.runners",
+    "CpuInfo": "effnet.runtime.cpu",
+    "cpu_info": "effnet.runtime.cpu",
+    "plot_accuracy_latency": "effnet.bench.plot",
+}
 
 __all__ = [
     "DEFAULT_FORMATS",
@@ -31,11 +50,12 @@ __all__ = [
     "time_calls",
 ]
 
+if TYPE_CHECKING:
+    from effnet.bench.core import BenchModel, resolve_models, run_bench
+    from effnet.bench.formats import DEFAULT_FORMATS, FORMATS
+    from effnet.bench.latency import NOISE_RATIO, Timing, measure, percentiles, time_calls
+    from effnet.bench.plot import plot_accuracy_latency
+    from effnet.bench.runners import FormatSkipped
+    from effnet.runtime.cpu import CpuInfo, cpu_info
 
-def __getattr__(name: str):
-    # matplotlib is imported only when a plot is asked for
-    if name == "plot_accuracy_latency":
-        from effnet.bench.plot import plot_accuracy_latency
-
-        return plot_accuracy_latency
-    raise AttributeError(f"module 'effnet.bench' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

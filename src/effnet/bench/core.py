@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from effnet.bench.formats import DEFAULT_FORMATS, FORMATS
 from effnet.bench.latency import NOISE_RATIO, measure
-from effnet.bench.runners import FORMATS, RUNNERS, FormatSkipped, Session, torch_threads
+from effnet.bench.runners import RUNNERS, FormatSkipped, Session, torch_threads
 from effnet.profiling import count_params, profile
 from effnet.runtime.cpu import cpu_info
 
-DEFAULT_FORMATS = ("torch", "onnx", "onnx-int8")
 CALIBRATION_IMAGES = 48  # two thirds calibrate int8, the rest check the quantized file
 EVAL_BATCH = 32
 LATENCY_KEYS = (

@@ -22,11 +22,6 @@ from effnet.export import QuantizationConfig, export_onnx, export_tflite
 
 log = logging.getLogger(__name__)
 
-FORMATS = (
-    *("torch", "torch-compile"),
-    *("onnx", "onnx-int8", "onnx-int16"),
-    *("tflite", "tflite-int8", "tflite-int16"),
-)
 Session = Callable[[np.ndarray], np.ndarray]
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from effnet.bench.runners import FORMATS
+from effnet.bench.formats import DEFAULT_FORMATS, FORMATS
 from effnet.cli.argument_types import non_negative_int, positive_int
 from effnet.cli.table import format_table, human_count
 
@@ -181,8 +181,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="with --run: an image folder of its classes; adds measured accuracy")
     p.add_argument(
         "--formats",
-        default="torch,onnx,onnx-int8",
-        help=f"comma-separated, from {','.join(FORMATS)} (default: torch,onnx,onnx-int8)",
+        default=",".join(DEFAULT_FORMATS),
+        help=f"comma-separated, from {','.join(FORMATS)} (default: %(default)s)",
     )
     p.add_argument(
         "--threads", type=int_list(), default=[1], help="PyTorch / runtime threads, e.g. 1,2 (default: 1)"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 
 from effnet.cli.argument_types import fraction, non_negative_int, positive_int
-from effnet.data.samples import TEXTURE_SOURCES, write_digits_folder, write_textures_folder
 
 
 def cmd_digits(args: argparse.Namespace) -> int:
+    from effnet.data.samples import write_digits_folder
+
     root = write_digits_folder(args.out, limit=args.limit)
     count = sum(1 for _ in root.glob("*/*.png"))
     print(f"{root}: {count} images of scikit-learn's handwritten digits in 10 class folders")
@@ -16,6 +17,8 @@ def cmd_digits(args: argparse.Namespace) -> int:
 
 
 def cmd_textures(args: argparse.Namespace) -> int:
+    from effnet.data.samples import TEXTURE_SOURCES, write_textures_folder
+
     root = write_textures_folder(args.out, per_class=args.per_class, seed=args.seed)
     count = {split: sum(1 for _ in (root / split).glob("*/*.png")) for split in ("train", "test")}
     print(

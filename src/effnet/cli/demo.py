@@ -7,12 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from effnet.cli.argument_types import positive_int
-from effnet.factory import create_model
-from effnet.predict import predict_images
-from effnet.profiling import profile
 
 
 def sample_photo(folder: Path) -> Path | None:
@@ -28,6 +23,12 @@ def sample_photo(folder: Path) -> Path | None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import torch
+
+    from effnet.factory import create_model
+    from effnet.predict import predict_images
+    from effnet.profiling import profile
+
     model = create_model(args.model, pretrained=True).eval()
     counted = profile(model)
     height, width = model.preprocessing.input_size

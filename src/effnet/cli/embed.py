@@ -9,7 +9,6 @@ import json
 import sys
 from pathlib import Path
 
-from effnet.checkpoint import write_json
 from effnet.cli.argument_types import (
     area_fraction,
     finite_float,
@@ -68,6 +67,7 @@ def _embed_train(args: argparse.Namespace, out: Path, context) -> int:
     import shutil
 
     from effnet import distributed, embedder
+    from effnet.checkpoint import write_json
     from effnet.cli.train import run_options
     from effnet.train_state import FOLDER
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+# effnet.export.quantization is plain data (no torch, no engines): the parser reads its choices and defaults
 from effnet.cli.argument_types import non_negative_int, positive_int
-from effnet.export.checks import CHECK_IMAGES
 from effnet.export.quantization import (
     DEFAULT_QUANTIZATION_STEPS,
     INT8_FORMATS,
     WEIGHT_ROUNDINGS,
     QuantizationConfig,
 )
-from effnet.image_classifier import DataLoader, load
+
+if TYPE_CHECKING:
+    from effnet.image_classifier import DataLoader
 
 QUANTIZATIONS = ("int8", "int16", "fp16", "dynamic", "none")
 
@@ -22,6 +25,8 @@ QUANTIZATIONS = ("int8", "int16", "fp16", "dynamic", "none")
 def calibration_data(run: Path, limit: int = DEFAULT_QUANTIZATION_STEPS) -> DataLoader | None:
     """Up to ``limit`` of the run's own training images (from splits.json), the calibration set Model Maker
     uses; the export checks the file on those it does not calibrate on."""
+    from effnet.image_classifier import DataLoader
+
     splits = run / "splits.json"
     if not splits.is_file():
         return None
@@ -30,6 +35,9 @@ def calibration_data(run: Path, limit: int = DEFAULT_QUANTIZATION_STEPS) -> Data
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from effnet.export.checks import CHECK_IMAGES
+    from effnet.image_classifier import DataLoader, load
+
     run = Path(args.run_dir)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     unknown = sorted(set(formats) - {"tflite", "onnx"})
@@ -108,6 +116,7 @@ def _export_embedder(args: argparse.Namespace, run: Path, formats: list[str], ou
     PyTorch by mean cosine similarity."""
     from effnet import embedder
     from effnet.embedder.exporting import WEIGHT_ROUNDING
+    from effnet.image_classifier import DataLoader
 
     data = None
     if args.quantize in ("int8", "int16"):

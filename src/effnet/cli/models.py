@@ -5,14 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-import torch
-
 from effnet.cli.argument_types import positive_int
 from effnet.cli.table import format_table, human_count
-from effnet.factory import create_model
-from effnet.models import FAMILIES, get_config, list_models
-from effnet.profiling import profile
-from effnet.weights.published import weights_for
+from effnet.models.registry import FAMILIES  # the registry is plain data: no torch for --help
 
 
 def model_rows(pattern: str | None = None, family: str | None = None) -> list[dict]:
@@ -21,6 +16,13 @@ def model_rows(pattern: str | None = None, family: str | None = None) -> list[di
     Models are built on the meta device (shapes only, no memory, no compute), so listing all of them
     takes seconds even for EfficientNet-L2.
     """
+    import torch
+
+    from effnet.factory import create_model
+    from effnet.models import get_config, list_models
+    from effnet.profiling import profile
+    from effnet.weights.published import weights_for
+
     rows = []
     for name in list_models(pattern, family=family):
         config = get_config(name)
@@ -67,6 +69,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
+    from effnet.factory import create_model
+    from effnet.profiling import profile
+
     model = create_model(args.model)
     result = profile(model, args.resolution)
     if args.json:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from effnet.cli.argument_types import positive_int
-from effnet.predict import ImageResult, load_model, predict_images
+
+if TYPE_CHECKING:
+    from effnet.predict import ImageResult
 
 
 def predict_exported(args: argparse.Namespace) -> list[ImageResult]:
     """Predictions of an exported .onnx/.tflite file through the runtime (no torch)."""
     from effnet.data.images import ImageDecodeError
+    from effnet.predict import ImageResult
     from effnet.runtime import load
 
     predictor = load(args.model)
@@ -29,6 +33,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.model.endswith((".onnx", ".tflite")):
         results = predict_exported(args)
         return report(results, args.json)
+    from effnet.predict import load_model, predict_images
+
     model = load_model(args.model, args.weights)
     results = predict_images(model, args.images, top_k=args.top)
     return report(results, args.json)

@@ -8,15 +8,14 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from effnet.checkpoint import finite_or_null, write_json
+# the parser needs only these; each command imports what it runs (torch ...) itself, so --help starts fast
 from effnet.cli.argument_types import fraction, non_negative_int, positive_float, positive_int
-from effnet.image_classifier import DataLoader, create, load
 from effnet.image_classifier.hparams import FINE_TUNING_EPOCHS, FROZEN_EPOCHS, HParams
-from effnet.image_classifier.model_spec import ModelSpec
-from effnet.image_classifier.model_spec import get as get_spec
-from effnet.image_classifier.training import CHECKPOINT
-from effnet.run_lock import run_lock
+
+if TYPE_CHECKING:
+    from effnet.image_classifier import DataLoader
 
 RUN_FILES = ("config.json", "model.safetensors", "metrics.json", "report.html")
 
@@ -52,6 +51,7 @@ def misclassified_examples(paths: list[str], metrics: dict, labels_true: list[in
 
 def write_run_report(out: Path, classifier, data, metrics: dict, info: dict) -> Path | None:
     """metrics.json, and report.html with its plots (training curves, confusion matrix, mistakes)."""
+    from effnet.checkpoint import write_json
     from effnet.report import write_report
 
     wrong = (
@@ -68,6 +68,7 @@ def _load_data(args: argparse.Namespace):
     """(train, validation, test, description): a class-per-folder directory split here, or the splits of a
     directory packed by `effnet data pack`."""
     from effnet.data.shards import is_shard_dir, load_split
+    from effnet.image_classifier import DataLoader
 
     if is_shard_dir(args.data_dir):
         train, val, test = (load_split(args.data_dir, s) for s in ("train", "validation", "test"))
@@ -108,6 +109,7 @@ def _hparam_overrides(args: argparse.Namespace) -> dict:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from effnet import distributed
+    from effnet.run_lock import run_lock
 
     out = Path(args.out)
     context = distributed.init(args.device) if args.fine_tune else distributed.DistContext()
@@ -121,6 +123,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, out: Path, context) -> int:
     from effnet import distributed
+    from effnet.checkpoint import write_json
+    from effnet.image_classifier import DataLoader, ModelSpec, create
+    from effnet.image_classifier.model_spec import get as get_spec
+    from effnet.image_classifier.training import CHECKPOINT
     from effnet.train_state import FOLDER
 
     started_before = any((out / name).exists() for name in (CHECKPOINT, FOLDER, "config.json"))
@@ -206,6 +212,9 @@ def _train(args: argparse.Namespace, out: Path, context) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from effnet.checkpoint import finite_or_null
+    from effnet.image_classifier import DataLoader, load
+
     target = Path(args.model)
     data = DataLoader.from_folder(args.data_dir, shuffle=False)
     if target.is_dir():

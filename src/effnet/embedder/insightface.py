@@ -44,7 +44,7 @@ def load_insightface(
         state, label = dict(weights), "the state dict"
     found = read_iresnet_weights(state, label)
     if arch is not None and arch != found.arch:
-        from effnet.models.iresnet import DEPTHS
+        from effnet.models.families.iresnet import DEPTHS
 
         if arch not in DEPTHS:
             raise ValueError(f"arch must be one of {', '.join(DEPTHS)} or None (inferred), got {arch!r}")

@@ -9,16 +9,24 @@ compares it with the PyTorch model, and only then moves it into place. The engin
 ``pip install "effnet[onnx]"`` / ``"effnet[litert]"``.
 """
 
-from effnet.export.checks import (
-    AGREEMENT_WARNING,
-    FLOAT_TOLERANCE,
-    ExportCheck,
-    ExportCheckError,
-    ExportedPath,
-)
-from effnet.export.onnx import export_onnx
-from effnet.export.quantization import DEFAULT_QUANTIZATION_STEPS, QuantizationConfig
-from effnet.export.tflite import export_tflite
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from effnet.lazy import lazy_exports
+
+# names load on first use (effnet.lazy): importing one light module of this package imports no torch
+_EXPORTS = {
+    "AGREEMENT_WARNING": "effnet.export.checks",
+    "FLOAT_TOLERANCE": "effnet.export.checks",
+    "ExportCheck": "effnet.export.checks",
+    "ExportCheckError": "effnet.export.checks",
+    "ExportedPath": "effnet.export.checks",
+    "export_onnx": "effnet.export.onnx",
+    "DEFAULT_QUANTIZATION_STEPS": "effnet.export.quantization",
+    "QuantizationConfig": "effnet.export.quantization",
+    "export_tflite": "effnet.export.tflite",
+}
 
 __all__ = [
     "AGREEMENT_WARNING",
@@ -31,3 +39,17 @@ __all__ = [
     "export_onnx",
     "export_tflite",
 ]
+
+if TYPE_CHECKING:
+    from effnet.export.checks import (
+        AGREEMENT_WARNING,
+        FLOAT_TOLERANCE,
+        ExportCheck,
+        ExportCheckError,
+        ExportedPath,
+    )
+    from effnet.export.onnx import export_onnx
+    from effnet.export.quantization import DEFAULT_QUANTIZATION_STEPS, QuantizationConfig
+    from effnet.export.tflite import export_tflite
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

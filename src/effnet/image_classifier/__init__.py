@@ -11,13 +11,23 @@
 Code written for TFLite Model Maker runs after changing its import to ``from effnet import image_classifier``.
 """
 
-from effnet.data.dataset import ImageDataset as DataLoader
-from effnet.image_classifier import model_spec
-from effnet.image_classifier.classifier import ImageClassifier, create, load
-from effnet.image_classifier.exporting import ExportFormat
-from effnet.image_classifier.fine_tuning import RunOptions
-from effnet.image_classifier.hparams import HParams
-from effnet.image_classifier.model_spec import ModelSpec
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from effnet.lazy import lazy_exports
+
+# names load on first use (effnet.lazy): importing one light module of this package imports no torch
+_EXPORTS = {
+    "DataLoader": "effnet.data.dataset:ImageDataset",
+    "ImageClassifier": "effnet.image_classifier.classifier",
+    "create": "effnet.image_classifier.classifier",
+    "load": "effnet.image_classifier.classifier",
+    "ExportFormat": "effnet.image_classifier.exporting",
+    "RunOptions": "effnet.image_classifier.fine_tuning",
+    "HParams": "effnet.image_classifier.hparams",
+    "ModelSpec": "effnet.image_classifier.model_spec",
+}
 
 __all__ = [
     "DataLoader",
@@ -30,3 +40,14 @@ __all__ = [
     "load",
     "model_spec",
 ]
+
+if TYPE_CHECKING:
+    from effnet.data.dataset import ImageDataset as DataLoader
+    from effnet.image_classifier import model_spec
+    from effnet.image_classifier.classifier import ImageClassifier, create, load
+    from effnet.image_classifier.exporting import ExportFormat
+    from effnet.image_classifier.fine_tuning import RunOptions
+    from effnet.image_classifier.hparams import HParams
+    from effnet.image_classifier.model_spec import ModelSpec
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

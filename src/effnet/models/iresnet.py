@@ -12,51 +12,12 @@ linear classifier on the embedding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
 from effnet.models.embedding import BN_EPS, FlattenHead
+from effnet.models.families.iresnet import WIDTHS, IResNetConfig
 from effnet.models.network import FeatureInfo, FeatureInfoList
-from effnet.preprocessing import Preprocessing
-
-FAMILY = "iresnet"
-WIDTHS = (64, 128, 256, 512)
-DEPTHS = {
-    "iresnet18": (2, 2, 2, 2),
-    "iresnet34": (3, 4, 6, 3),
-    "iresnet50": (3, 4, 14, 3),
-    "iresnet100": (3, 13, 30, 3),
-    "iresnet200": (6, 26, 60, 6),
-}
-# insightface feeds aligned 112x112 crops scaled as (x - 127.5) / 127.5, no resize or crop
-FACE_PREPROCESSING = Preprocessing(
-    input_size=(112, 112), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), crop_pct=1.0, interpolation="bilinear"
-)
-
-
-@dataclass(frozen=True)
-class IResNetConfig:
-    """A named IResNet: block counts per stage; the fields callers of `get_config` read are shared with
-    `ModelConfig` (name, family, preprocessing, resolution, top1, macs)."""
-
-    name: str
-    layers: tuple[int, int, int, int]
-    embedding_dim: int = 512
-    family: str = FAMILY
-    preprocessing: Preprocessing = field(default_factory=lambda: FACE_PREPROCESSING)
-    top1: float | None = None
-    macs: int | None = None
-    tf_same_padding: bool = False
-    paper: str = "ArcFace (Deng et al. 2019), arcface_torch iresnet.py"
-
-    @property
-    def resolution(self) -> int:
-        return self.preprocessing.input_size[0]
-
-
-CONFIGS = tuple(IResNetConfig(name, layers) for name, layers in DEPTHS.items())
 
 
 class IBasicBlock(nn.Module):

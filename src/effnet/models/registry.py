@@ -6,15 +6,18 @@ from __future__ import annotations
 import difflib
 import fnmatch
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from effnet.models import iresnet
 from effnet.models.families import CONFIGS
-from effnet.models.network import EfficientNet
+from effnet.models.families.iresnet import CONFIGS as IRESNET_CONFIGS
+from effnet.models.families.iresnet import IResNetConfig
 from effnet.models.spec import ArchSpec, ModelConfig, arch_overrides
 
+if TYPE_CHECKING:
+    from effnet.models.network import EfficientNet
+
 # IResNet (recognition baseline) is not built from a stage table: its own config and module class
-_REGISTRY: dict[str, ModelConfig] = {config.name: config for config in (*CONFIGS, *iresnet.CONFIGS)}
+_REGISTRY: dict[str, ModelConfig] = {config.name: config for config in (*CONFIGS, *IRESNET_CONFIGS)}
 FAMILIES = tuple(dict.fromkeys(config.family for config in _REGISTRY.values()))
 
 
@@ -34,7 +37,7 @@ def list_models(pattern: str | None = None, family: str | None = None) -> list[s
 
 def get_config(name: str | ModelConfig) -> ModelConfig:
     """The config of a named model (a `ModelConfig` passes through)."""
-    if isinstance(name, (ModelConfig, iresnet.IResNetConfig)):
+    if isinstance(name, (ModelConfig, IResNetConfig)):
         return name
     key = str(name).strip().lower().replace("-", "_")
     if key in _REGISTRY:
@@ -69,13 +72,15 @@ def build_model(
     """
     config = get_config(name)
     input_size = overrides.pop("input_size", None)
-    if isinstance(config, iresnet.IResNetConfig):
+    if isinstance(config, IResNetConfig):
         overrides.pop("bn_eps", None)  # IResNet keeps its own BatchNorm eps (1e-5)
         if overrides or features_only or (padding or "symmetric") != "symmetric":
             raise ValueError(
                 f"{config.name}: IResNet takes no architecture overrides, padding or features_only"
             )
-        return iresnet.IResNet(config, num_classes, in_chans, drop_rate, input_size)
+        from effnet.models.iresnet import IResNet
+
+        return IResNet(config, num_classes, in_chans, drop_rate, input_size)
     if overrides:
         allowed = arch_overrides()
         unknown = sorted(set(overrides) - set(allowed))
@@ -86,6 +91,8 @@ def build_model(
         config = replace(config, arch=replace(config.arch, **overrides))
     if input_size is not None:
         config = replace(config, preprocessing=config.preprocessing.with_size(input_size))
+    from effnet.models.network import EfficientNet
+
     return EfficientNet(
         config,
         num_classes=num_classes,
@@ -111,7 +118,7 @@ def scale(
     Scaling EfficientNet-B0 by B3's coefficients (width 1.2, depth 1.4, 300 px) gives B3 exactly.
     """
     config = get_config(base)
-    if isinstance(config, iresnet.IResNetConfig):
+    if isinstance(config, IResNetConfig):
         raise ValueError(f"{config.name}: compound scaling applies to the EfficientNet/MobileNet family only")
     if width <= 0 or depth <= 0:
         raise ValueError(f"width and depth multipliers must be positive, got width={width}, depth={depth}")

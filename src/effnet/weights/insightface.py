@@ -54,7 +54,7 @@ def block_counts(state: Mapping[str, torch.Tensor]) -> tuple[int, int, int, int]
 
 
 def arch_for(layers: tuple[int, ...]) -> str | None:
-    from effnet.models.iresnet import DEPTHS
+    from effnet.models.families.iresnet import DEPTHS
 
     return next((name for name, depths in DEPTHS.items() if tuple(depths) == tuple(layers)), None)
 
