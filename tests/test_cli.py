@@ -132,7 +132,7 @@ def test_output_piped_into_head_keeps_its_first_line():
     assert result.stdout == "[\n" and result.stderr == ""
 
 
-# what `effnet --help` and `effnet COMMAND --help` must not import: each costs seconds
+# what `effnet --help`, `effnet COMMAND --help` and `effnet models` must not import: each costs seconds
 HEAVY_MODULES = (
     "torch", "torchvision", "onnx", "onnxruntime", "ai_edge_litert", "litert_torch", "matplotlib", "sklearn",
     "scipy", "skimage", "PIL", "numpy", "safetensors",
@@ -148,7 +148,7 @@ def commands(parser, path=()):
             for name, sub in action.choices.items():
                 yield from commands(sub, (*path, name))
 
-runs = [[*path, "--help"] for path in commands(build_parser())]
+runs = [[*path, "--help"] for path in commands(build_parser())] + [["models"], ["models", "--json"]]
 for argv in runs:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
         main(argv)
@@ -156,7 +156,7 @@ print(json.dumps([len(runs), sorted({name.split(".")[0] for name in sys.modules}
 """
 
 
-def test_help_imports_no_heavy_module():
+def test_help_and_models_import_no_heavy_module():
     """Parsing arguments and printing help must not import torch, the export engines or plotting: a test of
     which modules load (in a fresh interpreter), not of time."""
     result = subprocess.run([sys.executable, "-c", IMPORTS_AFTER], capture_output=True, text=True, check=True)

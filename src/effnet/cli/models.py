@@ -11,30 +11,22 @@ from effnet.models.registry import FAMILIES  # the registry is plain data: no to
 
 
 def model_rows(pattern: str | None = None, family: str | None = None) -> list[dict]:
-    """One row per model: params and MACs counted from the module graph at the default resolution.
-
-    Models are built on the meta device (shapes only, no memory, no compute), so listing all of them
-    takes seconds even for EfficientNet-L2.
-    """
-    import torch
-
-    from effnet.factory import create_model
-    from effnet.models import get_config, list_models
-    from effnet.profiling import profile
+    """One row per model: params and MACs counted from the module graph at the default resolution (the table
+    in `effnet.models.counts`: no model is built, no torch imported)."""
+    from effnet.models.counts import counts
+    from effnet.models.registry import get_config, list_models
     from effnet.weights.published import weights_for
 
     rows = []
     for name in list_models(pattern, family=family):
         config = get_config(name)
-        with torch.device("meta"):
-            model = create_model(name)
-        counted = profile(model)
+        params, macs = counts(name)
         rows.append(
             {
                 "name": name,
                 "family": config.family,
-                "params": counted.params,
-                "macs": counted.macs,
+                "params": params,
+                "macs": macs,
                 "resolution": config.resolution,
                 "top1": config.top1,
                 "reference_macs": config.macs,
