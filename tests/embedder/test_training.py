@@ -169,10 +169,11 @@ def test_cli_export_rounds_an_embedder_by_gptq_unless_told_otherwise():
 
     from effnet.cli.export import _configured
     from effnet.embedder.exporting import WEIGHT_ROUNDING
+    from effnet.export import DEFAULT_QUANTIZATION_STEPS
 
     def rounding(default: str, **flags) -> str:
         args = {"quantize": "int8", "no_bias_correction": False, "finetune_steps": 0, "weight_rounding": None}
-        args["int8_format"] = "portable"
+        args.update(int8_format="portable", calibration_images=DEFAULT_QUANTIZATION_STEPS)
         config = _configured(argparse.Namespace(**{**args, **flags}), [0], default_rounding=default)
         return config.weight_rounding
 
