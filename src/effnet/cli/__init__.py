@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from effnet import __version__
 from effnet.cli import bench, data, demo, embed, export, models, predict, train
+from effnet.quiet import VERBOSE_VARIABLE
 
 
 class UserError(Exception):
@@ -20,6 +21,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="effnet", description="Efficient on-device image models: build, train, export, measure."
     )
     parser.add_argument("--version", action="version", version=f"effnet {__version__}")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show the engines' own output (progress bars, warnings, C++ logs), which effnet hides; "
+        "the same as EFFNET_VERBOSE=1",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     models.add_parsers(sub)
     predict.add_parsers(sub)
@@ -62,6 +69,8 @@ def _run(argv: Sequence[str] | None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    if args.verbose:
+        os.environ[VERBOSE_VARIABLE] = "1"
     try:
         return args.func(args)
     except BrokenPipeError:

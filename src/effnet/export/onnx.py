@@ -21,6 +21,7 @@ from effnet.export.qat import network_to_quantize
 from effnet.export.quantization import QuantizationConfig, resolve_quantization
 from effnet.export.rounding import PAIRED_WEIGHT_LEVELS
 from effnet.export.torch_model import export_copy, input_channels, input_range, random_inputs
+from effnet.quiet import quiet_third_party
 from effnet.runtime.onnx_engine import OnnxPredictor
 from effnet.runtime.optional import import_optional
 
@@ -31,6 +32,7 @@ INT16_OPSET = 21  # the first opset whose QuantizeLinear / DequantizeLinear take
 INPUT_NAME = "input"
 
 
+@quiet_third_party()
 def export_onnx(
     model: nn.Module,
     path: str | os.PathLike,
@@ -59,6 +61,7 @@ def export_onnx(
     The file holds the metadata the runtime reads (model name, preprocessing, labels, input layout NCHW).
     It is built next to ``path`` and moved there only after `effnet.runtime` ran it and it matched PyTorch;
     on failure nothing is left behind. The returned path's ``.check`` says what the check measured.
+    The engines' own output (warnings, logs) is hidden; ``EFFNET_VERBOSE=1`` shows it.
     """
     onnx = import_optional("onnx", needed_for=".onnx export", package="onnx", extra="onnx")
     import_optional("onnxscript", needed_for=".onnx export", package="onnxscript", extra="onnx")

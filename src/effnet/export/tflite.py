@@ -16,7 +16,6 @@ real photos, 200 calibration crops (benchmarks/export_lite0.py has the current n
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 from collections.abc import Iterator, Sequence
@@ -35,6 +34,7 @@ from effnet.export.metadata import metadata_for
 from effnet.export.qat import network_to_quantize
 from effnet.export.quantization import MIN_ACTIVATION_RANGE, QuantizationConfig, resolve_quantization
 from effnet.export.torch_model import export_copy, input_channels, input_range, random_inputs
+from effnet.quiet import native_stderr_captured, quiet_third_party
 from effnet.runtime.metadata import append_tflite_metadata
 from effnet.runtime.optional import import_optional
 from effnet.runtime.predictor import default_num_threads, nchw_to_nhwc, to_integers
@@ -44,6 +44,7 @@ _FLOAT16_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 INT16_CORRECTION_IMAGES = 32
 
 
+@quiet_third_party()
 def export_tflite(
     model: nn.Module,
     path: str | os.PathLike,
@@ -63,10 +64,12 @@ def export_tflite(
     labels travel inside the file (a zip with ``effnet.json`` and ``labels.txt`` appended to the flatbuffer).
     The file is built next to ``path`` and moved there only after `effnet.runtime` ran it and it matched
     PyTorch; on failure nothing is left behind. The returned path's ``.check`` says what was measured.
+    The engines' own output (progress bars, warnings, C++ logs) is hidden; ``EFFNET_VERBOSE=1`` shows it.
     """
-    litert_torch = import_optional(
-        "litert_torch", needed_for=".tflite export", package="litert-torch", extra="litert"
-    )
+    with native_stderr_captured():  # TensorFlow's C++ "I0000 ... oneDNN" lines on import
+        litert_torch = import_optional(
+            "litert_torch", needed_for=".tflite export", package="litert-torch", extra="litert"
+        )
     import_optional("ai_edge_litert", needed_for=".tflite export", package="ai-edge-litert", extra="litert")
     target = destination(path, ".tflite")
     config = resolve_quantization(quantization, representative_data)
@@ -117,23 +120,8 @@ def _torch_to_tflite(litert_torch: Any, network: nn.Module, file: Path) -> None:
     nchw = random_inputs(network.preprocessing, input_channels(network), 1)
     sample = torch.from_numpy(nchw_to_nhwc(nchw))
     wrapped = litert_torch.to_channel_last_io(network, args=[0]).eval()
-    with one_line_failure(".tflite conversion", network), _quiet_litert():
+    with one_line_failure(".tflite conversion", network), native_stderr_captured():
         litert_torch.convert(wrapped, (sample,)).export(str(file))
-
-
-@contextlib.contextmanager
-def _quiet_litert() -> Iterator[None]:
-    """litert-torch prints a progress line per conversion stage unless told not to."""
-    key = "LITERT_TORCH_SHOW_PROGRESS"
-    before = os.environ.get(key)
-    os.environ[key] = "n"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = before
 
 
 # -- ai-edge-quantizer ---------------------------------------------------------------------------------------
@@ -163,10 +151,12 @@ def _quantize(
             _io_entry(base[0], "INPUT", config.inference_input_type),
             _io_entry(base[0], "OUTPUT", config.inference_output_type),
         ]
-        qsvs = _calibrate(float_model, model_recipe, calibration, input_range(network.preprocessing))
-    result = quantizer.Quantizer(float_model, model_recipe).quantize(
-        qsvs, enable_progress_bar=False, enable_progress_report=False
-    )
+        with native_stderr_captured():
+            qsvs = _calibrate(float_model, model_recipe, calibration, input_range(network.preprocessing))
+    with native_stderr_captured():
+        result = quantizer.Quantizer(float_model, model_recipe).quantize(
+            qsvs, enable_progress_bar=False, enable_progress_report=False
+        )
     quantized = bytearray(result.quantized_model)
     if config.corrects_biases:
         # LiteRT runs int16 layers with its reference kernels (no XNNPACK), ~40x slower than int8: fewer

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from effnet.preprocessing import Preprocessing
+from effnet.quiet import native_stderr_captured
 from effnet.runtime.errors import ModelFileError, short_reason
 from effnet.runtime.metadata import read_tflite_metadata
 from effnet.runtime.optional import import_optional
@@ -36,8 +37,10 @@ class TFLitePredictor(Predictor):
         name = os.fspath(path)
         threads = num_threads or default_num_threads()
         try:
-            self._interpreter = interpreter_module.Interpreter(model_path=name, num_threads=threads)
-            self._interpreter.allocate_tensors()
+            # LiteRT's C++ "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." line
+            with native_stderr_captured():
+                self._interpreter = interpreter_module.Interpreter(model_path=name, num_threads=threads)
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise ModelFileError(
                 name, f"not a readable .tflite model ({short_reason(error)})", _FIX
