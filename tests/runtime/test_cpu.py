@@ -73,7 +73,7 @@ Hardware\t: Qualcomm Technologies, Inc SM8150
 
 def test_intel_avx2_only():
     cpu = parse_cpuinfo(INTEL_AVX2)
-    assert cpu == CpuInfo("Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz", ("avx2",))
+    assert cpu == CpuInfo("Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz", ("avx2",), bf16=False)
     assert cpu.label == "Intel Core i7-8700 [avx2]"
 
 
@@ -86,15 +86,25 @@ def test_avx512_vnni():
 
 def test_arm_server_named_by_its_core():
     cpu = parse_cpuinfo(GRAVITON3)
-    assert cpu == CpuInfo("Neoverse-V1", ("neon", "dotprod", "i8mm", "sve"))  # "svei8mm" is not "i8mm"
+    assert cpu == CpuInfo(
+        "Neoverse-V1", ("neon", "dotprod", "i8mm", "sve"), bf16=True
+    )  # "svei8mm" is not "i8mm"
     assert cpu.label == "Neoverse-V1 [neon dotprod i8mm sve]"
     assert cpu.to_dict() == {"cpu": "Neoverse-V1", "cpu_features": ["neon", "dotprod", "i8mm", "sve"]}
 
 
 def test_arm_with_two_core_types_and_unknown_parts():
-    assert parse_cpuinfo(PHONE) == CpuInfo("Cortex-A55+Cortex-A76", ("neon", "dotprod"))
+    assert parse_cpuinfo(PHONE) == CpuInfo("Cortex-A55+Cortex-A76", ("neon", "dotprod"), bf16=False)
     unknown = "processor\t: 0\nFeatures\t: fp asimd\nCPU implementer\t: 0x61\nCPU part\t: 0x022\n"
-    assert parse_cpuinfo(unknown) == CpuInfo("Apple part 0x022", ("neon",))
+    assert parse_cpuinfo(unknown) == CpuInfo("Apple part 0x022", ("neon",), bf16=False)
+
+
+def test_bf16_instructions_are_read_apart_from_the_int8_features():
+    assert parse_cpuinfo(SAPPHIRE_RAPIDS).bf16 and parse_cpuinfo(GRAVITON3).bf16  # amx_bf16; Arm "bf16"
+    assert not parse_cpuinfo(XEON_VNNI).bf16 and not parse_cpuinfo(PHONE).bf16
+    avx512_bf16 = "model name\t: AMD EPYC 9654\nflags\t\t: avx2 avx512f avx512_vnni avx512_bf16\n"
+    cpu = parse_cpuinfo(avx512_bf16)
+    assert cpu.bf16 and cpu.features == ("avx2", "avx512", "avx512_vnni")  # bench labels stay as they were
 
 
 def test_no_int8_features_is_said():

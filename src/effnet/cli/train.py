@@ -270,7 +270,8 @@ def add_run_option_arguments(p: argparse.ArgumentParser, title: str):
         "--precision",
         choices=("fp32", "bf16", "fp16"),
         default="fp32",
-        help="autocast precision (default: %(default)s)",
+        help="autocast precision: bf16 on CUDA or a CPU with AVX512-BF16 / AMX (Arm: BF16), fp16 on CUDA "
+        "(default: %(default)s)",
     )
     g.add_argument(
         "--channels-last",

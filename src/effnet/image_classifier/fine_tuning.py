@@ -28,6 +28,7 @@ from effnet.data import EvalTransform, TrainTransform
 from effnet.data.loading import FolderBatches
 from effnet.image_classifier.hparams import HParams
 from effnet.image_classifier.training import History, epoch_seed, make_optimizer, warmup_cosine
+from effnet.runtime.cpu import cpu_info
 from effnet.train_state import StepCheckpoints, rng_states, set_rng_states
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 class RunOptions:
     """How a fine-tuning run executes (not what it learns: these are not part of the run's fingerprint).
 
-    ``precision``: "fp32", "bf16" (autocast; CUDA or CPU) or "fp16" (autocast + gradient scaling; CUDA only).
+    ``precision``: "fp32", "bf16" (autocast; CUDA, or a CPU with bf16 instructions: AVX512-BF16 / AMX, or
+    Arm's BF16) or "fp16" (autocast + gradient scaling; CUDA only).
     ``accumulate``: micro-steps per optimizer step. ``checkpoint_every``: also checkpoint every N optimizer
     steps (0: at the end of each epoch only). ``keep_checkpoints``: how many step checkpoints stay on disk.
     ``device``: "cpu", "cuda" or None (CUDA when available).
@@ -62,15 +64,23 @@ class RunOptions:
             raise ValueError(f"--checkpoint-every must be >= 0 (0: every epoch), got {self.checkpoint_every}")
 
 
+# bf16 on a CPU without bf16 instructions: PyTorch emulates it, and an epoch ran 13.6x as long as fp32
+CPU_BF16_VARIABLE = "EFFNET_CPU_BF16"
+
+
 class Precision:
-    """Autocast and (for fp16) a gradient scaler for ``precision`` on ``device``."""
+    """Autocast and (for fp16) a gradient scaler for ``precision`` on ``device``. Refuses fp16 on a CPU,
+    and bf16 on a CPU without bf16 instructions (`effnet.runtime.cpu.CpuInfo.bf16`) unless
+    ``EFFNET_CPU_BF16=1``."""
 
     def __init__(self, precision: str, device: torch.device) -> None:
         if precision == "fp16" and device.type != "cuda":
             raise ValueError(
                 "--precision fp16 needs a CUDA device (CPU kernels lack fp16 and gradient scaling); "
-                "use --precision bf16 on CPU"
+                "use --precision fp32 on CPU"
             )
+        if precision == "bf16" and device.type == "cpu":
+            _check_cpu_bf16()
         self.device, self.precision = device, precision
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
@@ -79,6 +89,23 @@ class Precision:
         if self.dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
+
+
+def _check_cpu_bf16() -> None:
+    cpu = cpu_info()
+    if cpu.bf16 or os.environ.get(CPU_BF16_VARIABLE, "") not in ("", "0"):
+        return
+    if cpu.bf16 is None:
+        log.warning(
+            "--precision bf16: cannot tell whether this CPU has bf16 instructions; without them "
+            "bf16 runs emulated, ~14x slower than fp32"
+        )
+        return
+    raise ValueError(
+        f"--precision bf16 runs emulated on this CPU ({cpu.label}), ~14x slower than fp32: it has no "
+        f"AVX512-BF16 / AMX (or Arm BF16) instructions; use --precision fp32 (or set {CPU_BF16_VARIABLE}=1 "
+        "to run bf16 anyway)"
+    )
 
 
 def step_seed(seed: int, step: int, rank: int, micro: int) -> int:

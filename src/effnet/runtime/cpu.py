@@ -4,6 +4,7 @@ int8 latency depends less on clock speed than on how many 8-bit multiply-adds on
 AVX-512, VNNI (AVX-512 or AVX) and AMX on x86; NEON, the dot product (SDOT/UDOT) and i8mm (SMMLA) and SVE on
 Arm. Two rows that differ there are not comparable, so every `effnet bench` row names them. They also
 decide whether ONNX Runtime's int8 kernels are exact for a file (`CpuInfo.saturates_int8_pairs`).
+Apart from them, `CpuInfo.bf16` says whether bf16 training can run at speed on this CPU.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ X86_FEATURES = {
     "amx_int8": "amx",
 }
 ARM_FEATURES = {"asimd": "neon", "asimddp": "dotprod", "i8mm": "i8mm", "sve": "sve"}
+# bf16 multiply instructions (AVX512-BF16, AMX-BF16; Arm's BFDOT / BFMMLA): without them PyTorch emulates
+# bf16 on the CPU
+X86_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
+ARM_BF16_FLAGS = {"bf16"}
 
 # aarch64 /proc/cpuinfo names no model: "CPU implementer" and "CPU part" identify the core (the codes are
 # the MIDR fields in each vendor's reference manual). The cores of common servers, boards and phones.
@@ -45,10 +50,13 @@ _NAME_NOISE = re.compile(r"\((?:R|TM|tm)\)|\bCPU\b|\bProcessor\b|@\s*[\d.]+\s*GH
 
 @dataclass(frozen=True)
 class CpuInfo:
-    """A CPU's model name and its int8-relevant features (None: they could not be read on this system)."""
+    """A CPU's model name and its int8-relevant features (None: they could not be read on this system).
+    ``bf16``: whether it has bf16 multiply instructions (x86 ``avx512_bf16`` or ``amx_bf16``, Arm ``bf16``);
+    None: unknown."""
 
     name: str
     features: tuple[str, ...] | None
+    bf16: bool | None = None
 
     @property
     def label(self) -> str:
@@ -88,12 +96,12 @@ def parse_cpuinfo(text: str) -> CpuInfo:
                 arm_cores.append(_arm_core(core.get("CPU implementer", ""), core["CPU part"]))
             core = {}
     if "flags" in fields:
-        flags, table = set(fields["flags"].split()), X86_FEATURES
+        flags, table, bf16_flags = set(fields["flags"].split()), X86_FEATURES, X86_BF16_FLAGS
     else:
-        flags, table = set(fields.get("Features", "").split()), ARM_FEATURES
+        flags, table, bf16_flags = set(fields.get("Features", "").split()), ARM_FEATURES, ARM_BF16_FLAGS
     features = tuple(name for flag, name in table.items() if flag in flags)
     name = fields.get("model name") or "+".join(dict.fromkeys(arm_cores)) or platform.machine() or "unknown"
-    return CpuInfo(name, features)
+    return CpuInfo(name, features, bool(bf16_flags & flags))
 
 
 def _arm_core(implementer: str, part: str) -> str:
