@@ -501,3 +501,38 @@ def test_workers_fall_back_to_this_process_when_a_fork_unsafe_runtime_is_loaded(
     assert dataset._resolve_workers(4, tasks=10) == 0
     with pytest.raises(ValueError, match="num_workers must be an integer >= 0"):
         dataset._resolve_workers(-1, tasks=10)  # arguments are still checked
+
+
+def test_slow_files_are_named_in_one_message(folder, caplog, monkeypatch):
+    import effnet.data.dataset as dataset_module
+
+    monkeypatch.setattr(dataset_module, "SLOW_DECODE_SECONDS", 0.0)  # every file counts as slow
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    ds = ImageDataset.from_folder(folder, shuffle=False)
+    list(ds.iter_batches(EvalTransform(PRE), batch_size=4, num_workers=2))
+    slow = [r.getMessage() for r in dataset_records(caplog) if "to decode" in r.getMessage()]
+    assert len(slow) == 1
+    assert slow[0].startswith("19 of 19 images took over 0.0 s each to decode")
+    assert "downscaling them once" in slow[0] and "... and 14 more" in slow[0]
+    assert sum(os.fspath(folder) in line for line in slow[0].splitlines()) == 5  # the 5 slowest, by name
+
+
+def test_no_slow_message_for_quick_files(folder, caplog):
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    ds = ImageDataset.from_folder(folder, shuffle=False)
+    list(ds.iter_batches(EvalTransform(PRE), batch_size=4, num_workers=0))
+    assert not [r for r in dataset_records(caplog) if "to decode" in r.getMessage()]
+
+
+def test_entries_left_out_of_the_listing_are_kept(tmp_path, digits):
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        digit(digits, 0).save(tmp_path / label / "0.png")
+    (tmp_path / "a" / "broken.jpg").symlink_to("missing.jpg")
+    os.mkfifo(tmp_path / "b" / "pipe.png")
+    ds = ImageDataset.from_folder(tmp_path)
+    assert [(Path(e.path).name, e.reason) for e in ds.left_out] == [
+        ("broken.jpg", "broken symlink (its target does not exist)"),
+        ("pipe.png", "a FIFO (named pipe), not a regular file"),
+    ]
+    assert len(ds) == 2

@@ -1,4 +1,3 @@
-import logging
 import os
 import re
 import warnings
@@ -328,17 +327,63 @@ def test_decompression_bomb(tmp_path, chelsea_image, monkeypatch):
     assert "PIL.Image.MAX_IMAGE_PIXELS" in message
 
 
-def test_large_image_warning_becomes_one_log_line(tmp_path, chelsea_image, monkeypatch, caplog):
+def test_image_over_the_pixel_budget_is_refused_from_its_header(tmp_path, chelsea_image, monkeypatch):
     path = tmp_path / "large.png"
     chelsea_image.save(path)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 451 * 300 * 2 // 3)  # over the limit, under twice it
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded pixels over the budget"))
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with caplog.at_level(logging.INFO, logger="effnet.data.images"):
-            image = load_image(path)
-    assert_rgb(image)
-    assert [r.message for r in caplog.records if "large.png" in r.message] != []
-    assert len(caplog.records) == 1
+        warnings.simplefilter("error")  # Pillow's DecompressionBombWarning stays quiet too
+        with pytest.raises(ImageDecodeError) as info:
+            load_image(path, target_size=(224, 224))
+    message = str(info.value)
+    assert message.startswith(
+        f"{path}: cannot decode (451x300 pixels (0.1 megapixels) is over the decode budget"
+    )
+    assert "downscale it" in message and "PIL.Image.MAX_IMAGE_PIXELS" in message
+
+
+def test_large_jpeg_within_the_budget_once_drafted_is_decoded(tmp_path, chelsea_image, monkeypatch):
+    path = tmp_path / "camera.jpg"
+    chelsea_image.resize((3608, 2400)).save(path, quality=90)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3608 * 2400 * 2 // 3)  # the full size is over budget
+    image = load_image(path, target_size=(256, 256))  # DCT-scaled to 1/4: well within it
+    assert image.size == (902, 600)
+    with pytest.raises(ImageDecodeError, match="over the decode budget"):
+        load_image(path)  # the full image is what would be decoded here
+
+
+@pytest.mark.parametrize("size", [(1, 20000), (20000, 1), (1, 5000), (2, 1000)])
+def test_thin_image_is_refused_from_its_header_when_resized(tmp_path, size):
+    path = tmp_path / f"thin_{size[0]}x{size[1]}.png"
+    Image.new("L", size, 90).save(path)
+    with deadline(5), pytest.raises(ImageDecodeError) as info:
+        load_image(path, target_size=(256, 256))
+    ratio = max(size) // min(size)
+    assert str(info.value).startswith(
+        f"{path}: cannot decode ({size[0]}x{size[1]} pixels, aspect ratio {ratio}:1 is over 100:1"
+    )
+    assert load_image(path).size == size  # not resized: nothing to budget
+
+
+def test_moderately_thin_image_is_decoded(tmp_path):
+    path = tmp_path / "banner.png"
+    Image.new("RGB", (3000, 40), RED).save(path)
+    assert load_image(path, target_size=(256, 256)).size == (3000, 40)
+
+
+def test_reduce_before_compositing_matches_compositing_first(tmp_path, chelsea_image):
+    rgba = chelsea_image.resize((1804, 1200)).convert("RGBA")
+    alpha = np.full((1200, 1804), 255, np.uint8)
+    alpha[:, :600] = 0  # a transparent left third: its hidden colors must not bleed into the edge
+    rgba.putalpha(Image.fromarray(alpha))
+    path = tmp_path / "alpha.png"
+    rgba.save(path)
+    reduced = pixels(load_image(path, target_size=(128, 128)))
+    factor = 1804 // reduced.shape[1]
+    expected = pixels(load_image(path).reduce(factor))
+    assert reduced.shape == expected.shape and factor > 1
+    assert np.abs(reduced - expected).max() <= 2
 
 
 # Reduced decoding for speed: never below what the eval resize needs.

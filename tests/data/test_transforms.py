@@ -189,3 +189,36 @@ def test_train_rejects_bad_arguments(options, argument):
 def test_train_repr():
     text = repr(TrainTransform(Preprocessing(), seed=0, saturation=0.2))
     assert "random_crop(scale=(0.08, 1.0)" in text and "saturation=0.2" in text
+
+
+@pytest.mark.parametrize("size", [(40, 3000), (3000, 40), (3, 250)])
+def test_eval_on_a_thin_image_allocates_about_a_crop_not_the_cover_resize(chelsea, monkeypatch, size):
+    # Covering 256 x 256 with a 40 x 3000 banner is a 256 x 19200 resize before the crop; the transform
+    # resizes only the box under the crop. Same pixels as the hand-written recipe, to within rounding.
+    thin = np.asarray(Image.fromarray(chelsea).resize(size, Image.Resampling.BILINEAR))
+    pre = Preprocessing(input_size=(224, 224), interpolation="bilinear")
+    resize = Image.Image.resize
+    sizes = []
+
+    def recording(self, new_size, *args, **kwargs):
+        sizes.append(new_size)
+        return resize(self, new_size, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "resize", recording)
+    out = EvalTransform(pre)(thin)
+    monkeypatch.setattr(Image.Image, "resize", resize)
+    assert max(w * h for w, h in sizes) <= 16 * 224 * 224
+    assert np.abs(out - hand_eval(thin, pre)).max() < 0.05  # 0.05 ~ 3/255 in normalized units
+
+
+def test_train_center_crop_path_is_bounded_too(monkeypatch):
+    thin = np.full((20, 1900, 3), 120, np.uint8)
+    pre = Preprocessing(input_size=(224, 224))
+    resize = Image.Image.resize
+    sizes = []
+    monkeypatch.setattr(
+        Image.Image, "resize", lambda self, s, *a, **k: sizes.append(s) or resize(self, s, *a, **k)
+    )
+    out = TrainTransform(pre, random_crop=False, flip=False)(thin)
+    assert out.shape == (3, 224, 224)
+    assert max(w * h for w, h in sizes) <= 16 * 224 * 224

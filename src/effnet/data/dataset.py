@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import pickle
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -30,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from effnet.data.images import IMAGE_EXTENSIONS, ImageDecodeError, load_image
-from effnet.data.listing import list_class_folders, list_images
+from effnet.data.listing import SkippedEntry, list_class_folders, list_images
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ _CHUNK_SIZE = 16  # images per worker task: amortizes inter-process overhead, ke
 _VERIFY_CHUNK_SIZE = 64
 _VERIFY_SIZE = (224, 224)  # verify decodes as a 224-pixel eval transform would (JPEG draft keeps it fast)
 _SHOWN = 5  # skipped files listed by name in a log message
+# A file whose decode + transform takes longer than this is named in one message after the pass: the user
+# can downscale it once instead of paying for it in every run.
+SLOW_DECODE_SECONDS = 1.0
 _LAYOUT = "<folder>/<label>/<image>.jpg"
 
 
@@ -104,6 +108,7 @@ class ImageDataset:
         self._labels = label_array.astype(np.int64)
         self._index_to_label = names
         self._skipped: list[SkippedImage] = []
+        self._left_out: list[SkippedEntry] = []
 
     @classmethod
     def from_samples(
@@ -174,7 +179,9 @@ class ImageDataset:
             )
         dataset = cls(paths, labels, names)
         logger.info("%s: %d images in %d classes", root, len(dataset), len(names))
-        return dataset.shuffled(seed) if shuffle else dataset
+        dataset = dataset.shuffled(seed) if shuffle else dataset
+        dataset._left_out = sorted(skipped)
+        return dataset
 
     @classmethod
     def from_csv(
@@ -276,6 +283,12 @@ class ImageDataset:
     def skipped(self) -> list[SkippedImage]:
         """Files found unreadable so far (when decoded, by `verify`, or missing from a CSV), oldest first."""
         return list(self._skipped)
+
+    @property
+    def left_out(self) -> list[SkippedEntry]:
+        """Entries of the folder that `from_folder` did not list (broken symlinks, FIFOs ...), with why.
+        Not carried into `split` parts, which hold listed files only."""
+        return list(self._left_out)
 
     def class_counts(self) -> dict[str, int]:
         """Images per class, in label order (classes without images included, with 0)."""
@@ -384,6 +397,7 @@ class ImageDataset:
         chunk_labels = [self._labels[indices] for _, indices in chunks]  # taken now: verify() may change them
         total = sum(len(indices) for _, indices in chunks)
         failures: list[SkippedImage] = []
+        slow: list[tuple[str, float]] = []
         images: list[np.ndarray] = []
         labels: list[np.ndarray] = []
         bar = tqdm(
@@ -392,8 +406,9 @@ class ImageDataset:
         try:
             results = _ordered_results(_decode_chunk, tasks, workers)
             for position, ((batch_number, indices), result) in enumerate(zip(chunks, results, strict=True)):
-                chunk_images, decoded, chunk_failures = result
+                chunk_images, decoded, chunk_failures, chunk_slow = result
                 failures.extend(chunk_failures)
+                slow.extend(chunk_slow)
                 if chunk_images is not None:
                     images.append(chunk_images)
                     labels.append(chunk_labels[position][decoded])
@@ -406,6 +421,7 @@ class ImageDataset:
         finally:
             bar.close()
             self._record_skipped(failures, total, "call dataset.verify() to find and drop them all up front")
+            _report_slow(slow, total)
 
     def load_arrays(
         self, transform: Transform, num_workers: int | None = None, progress: bool | None = True
@@ -462,7 +478,12 @@ class ImageDataset:
             return
         self._skipped.extend(new)
         listed = "\n  ".join(str(s) for s in new[:_SHOWN])
-        more = f"\n  ... and {len(new) - _SHOWN} more (see dataset.skipped)" if len(new) > _SHOWN else ""
+        more = (
+            f"\n  ... and {len(new) - _SHOWN} more (all in dataset.skipped; effnet train writes them to "
+            "RUN/skipped.txt)"
+            if len(new) > _SHOWN
+            else ""
+        )
         logger.warning(
             "skipped %d of %d images that cannot be decoded; %s:\n  %s%s",
             len(new),
@@ -471,6 +492,25 @@ class ImageDataset:
             listed,
             more,
         )
+
+
+def _report_slow(slow: list[tuple[str, float]], total: int) -> None:
+    """One message naming the files that took longer than `SLOW_DECODE_SECONDS` to decode, slowest first."""
+    if not slow:
+        return
+    slow = sorted(slow, key=lambda item: -item[1])
+    listed = "\n  ".join(f"{path}: {seconds:.1f} s" for path, seconds in slow[:_SHOWN])
+    more = f"\n  ... and {len(slow) - _SHOWN} more" if len(slow) > _SHOWN else ""
+    logger.warning(
+        "%d of %d images took over %.1f s each to decode (%.0f s in all); downscaling them once (e.g. to "
+        "2000 pixels on the long side) makes every run faster; the slowest:\n  %s%s",
+        len(slow),
+        total,
+        SLOW_DECODE_SECONDS,
+        sum(seconds for _, seconds in slow),
+        listed,
+        more,
+    )
 
 
 def _sorted_labels(labels: set[str]) -> list[str]:
@@ -556,21 +596,27 @@ def _ordered_results(function: Callable[..., Any], tasks: list[tuple], workers: 
 
 def _decode_chunk(
     transform: Transform, paths: list[str], seed: int | None
-) -> tuple[np.ndarray | None, np.ndarray, list[SkippedImage]]:
-    """(stacked images of the decodable files or None, which files decoded, the failures)."""
+) -> tuple[np.ndarray | None, np.ndarray, list[SkippedImage], list[tuple[str, float]]]:
+    """(stacked images of the decodable files or None, which files decoded, the failures, the files slower
+    than `SLOW_DECODE_SECONDS` with their seconds)."""
     if seed is not None:
         transform = copy.copy(transform)
         transform.rng = np.random.default_rng(seed)  # type: ignore[attr-defined]
     arrays: list[np.ndarray] = []
     decoded = np.zeros(len(paths), dtype=bool)
     failures: list[SkippedImage] = []
+    slow: list[tuple[str, float]] = []
     for position, path in enumerate(paths):
+        began = time.perf_counter()
         try:
             arrays.append(np.asarray(transform(path), dtype=np.float32))
             decoded[position] = True
         except ImageDecodeError as err:
             failures.append(SkippedImage(path, err.reason))
-    return (np.stack(arrays) if arrays else None), decoded, failures
+        seconds = time.perf_counter() - began
+        if seconds > SLOW_DECODE_SECONDS:
+            slow.append((path, seconds))
+    return (np.stack(arrays) if arrays else None), decoded, failures, slow
 
 
 def _check_chunk(paths: list[str]) -> list[SkippedImage]:

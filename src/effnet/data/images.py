@@ -3,6 +3,10 @@
 Real folders hold CMYK and grayscale JPEGs, 16-bit PNGs and TIFFs, palette and gray+alpha images, rotated
 phone photos, truncated downloads and the odd multi-hundred-megapixel scan; `load_image` turns all of them
 into the same thing (an RGB `PIL.Image.Image`) and every failure into one `ImageDecodeError` naming the file.
+
+The decode budget is decided from the header, before any pixel is decoded: an image whose decoded pixels
+(after JPEG DCT scaling) exceed ``PIL.Image.MAX_IMAGE_PIXELS``, or, when it will be resized, whose sides
+differ by more than `MAX_ASPECT_RATIO` (a 1 x 20000 strip), is refused in milliseconds with its reason.
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ ImageSource = str | os.PathLike | Image.Image | np.ndarray | bytes | bytearray |
 # filter still averages several source pixels per output pixel. Pillow's docs for `reducing_gap`: 2 is
 # close to fair resampling, 3 indistinguishable from it; `Image.thumbnail` uses 2 the same way.
 _REDUCING_GAP = 2.0
+
+# Sides differing by more than this are refused when the image will be resized (``target_size``): a center
+# crop would see under 1% of it, and covering a 224-pixel square with a 1 x 20000 strip scales it 224-fold
+# (a 224 x 4,480,000 intermediate, GBs). Nothing a classifier can learn from lives in such a strip.
+MAX_ASPECT_RATIO = 100
 
 _FIX_CORRUPT = "re-save the file with an image editor or remove it from the folder"
 
@@ -86,8 +95,9 @@ def load_image(
     images already smaller are left as they are. It only saves time: the final resize still sees more
     pixels than it outputs.
 
-    Raises `ImageDecodeError` for a missing, empty, truncated, non-image or over-large file, and for a path
-    that is not a regular file (a FIFO, socket or device is never opened: reading one can block forever).
+    Raises `ImageDecodeError` for a missing, empty, truncated or non-image file, one over the decode budget
+    (`check_decode_budget`: decided from the header, before decoding), and for a path that is not a regular
+    file (a FIFO, socket or device is never opened: reading one can block forever).
     """
     if target_size is not None and (
         not isinstance(target_size, (tuple, list)) or len(target_size) != 2 or min(target_size) < 1
@@ -96,9 +106,11 @@ def load_image(
     if isinstance(source, np.ndarray):
         image = _image_from_array(source)
         name = f"<array {source.shape} {source.dtype}>"
+        check_decode_budget(name, image.size, target_size=target_size, in_memory=True)
     elif isinstance(source, Image.Image):
         name = getattr(source, "filename", "") or "<PIL image>"
-        image = _decode(source, name, target_size, owned=False)
+        check_decode_budget(name, source.size, target_size=target_size, in_memory=True)
+        image = _decode(source, name, owned=False)
     elif isinstance(source, (bytes, bytearray, memoryview)):
         name = f"<{len(source)} bytes>"
         if len(source) == 0:
@@ -147,26 +159,57 @@ def _open_and_decode(fp: str | io.BytesIO, name: str, target_size: tuple[int, in
         except _DECODER_ERRORS as err:
             raise ImageDecodeError(name, _describe(err)) from None
     with opened:
-        limit = Image.MAX_IMAGE_PIXELS
-        if limit and opened.width * opened.height > limit:
-            logger.info(
-                "%s: %dx%d pixels is above PIL.Image.MAX_IMAGE_PIXELS (%d); decoding it anyway (slow)",
-                name,
-                opened.width,
-                opened.height,
-                limit,
-            )
-        return _decode(opened, name, target_size, owned=True)
+        stored = opened.size
+        try:
+            if target_size is not None and opened.format == "JPEG":
+                _draft(opened, target_size)  # DCT scaling: decodes 1/2, 1/4 or 1/8 of each side
+        except _DECODER_ERRORS as err:
+            raise ImageDecodeError(name, _describe(err)) from None
+        check_decode_budget(name, stored, opened.size, target_size)
+        return _decode(opened, name, owned=True)
 
 
-def _decode(
-    image: Image.Image, name: str, target_size: tuple[int, int] | None, *, owned: bool
-) -> Image.Image:
+def check_decode_budget(
+    name: str,
+    stored: tuple[int, int],
+    decoded: tuple[int, int] | None = None,
+    target_size: tuple[int, int] | None = None,
+    *,
+    in_memory: bool = False,
+) -> None:
+    """Refuse, from the header, an image that would cost too much to decode or to resize.
+
+    ``stored``: (width, height) in the file; ``decoded``: what the decoder will produce (smaller for a
+    drafted JPEG); ``target_size``: (height, width) the caller will resize to, or None; ``in_memory``: the
+    pixels are already decoded (an array), so only the resize is budgeted. Raises
+    `ImageDecodeError` naming the file, what was found, the limit and the fix.
+    """
+    width, height = stored
+    if width < 1 or height < 1:
+        raise ImageDecodeError(name, f"{width}x{height} pixels, an empty image", "remove it from the folder")
+    decoded_w, decoded_h = decoded or stored
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and not in_memory and decoded_w * decoded_h > limit:
+        raise ImageDecodeError(
+            name,
+            f"{width}x{height} pixels ({width * height / 1e6:.1f} megapixels) is over the decode budget of "
+            f"{limit / 1e6:.1f} megapixels",
+            f"downscale it (e.g. to 4000 pixels on the long side); if you trust the file, raise "
+            f"PIL.Image.MAX_IMAGE_PIXELS (now {limit})",
+        )
+    if target_size is not None and max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ImageDecodeError(
+            name,
+            f"{width}x{height} pixels, aspect ratio {max(width, height) / min(width, height):.0f}:1 is over "
+            f"{MAX_ASPECT_RATIO}:1 (a strip, not a picture)",
+            "crop it to the region that shows the subject, or remove it from the folder",
+        )
+
+
+def _decode(image: Image.Image, name: str, *, owned: bool) -> Image.Image:
     """Load pixels (detecting truncation) and apply EXIF orientation. ``owned``: the image came from
-    our own `Image.open`, so it may be drafted and transposed in place."""
+    our own `Image.open`, so it may be transposed in place."""
     try:
-        if owned and target_size is not None and image.format == "JPEG":
-            _draft(image, target_size)
         image.load()
         if owned:
             ImageOps.exif_transpose(image, in_place=True)
@@ -200,7 +243,14 @@ def _orientation(image: Image.Image) -> int:
 def _to_rgb(
     image: Image.Image, background: tuple[int, int, int], name: str, target_size: tuple[int, int] | None
 ) -> Image.Image:
-    """Any Pillow mode -> RGB, alpha composited on ``background``, then reduced toward ``target_size``."""
+    """Any Pillow mode -> RGB, alpha composited on ``background``, reduced toward ``target_size``.
+
+    Modes that `Image.reduce` handles are reduced first, so the conversions below touch 1/factor^2 of the
+    pixels (reduce premultiplies alpha, so compositing after it gives what compositing before would)."""
+    if target_size is not None and image.mode in _REDUCIBLE_MODES:
+        factor = _reduction_factor(image.size, target_size)
+        if factor > 1:
+            image = image.reduce(factor)
     mode = image.mode
     if mode.startswith("I;16") or mode == "I":
         # Pillow's own I -> L conversion clips at 255, turning most 16-bit images white: scale instead.
@@ -222,6 +272,10 @@ def _to_rgb(
         if factor > 1:
             image = image.reduce(factor)
     return image
+
+
+# Modes Image.reduce accepts (not P, 1 or I;16: those are converted first, then reduced).
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "F"})
 
 
 def _reduction_factor(size: tuple[int, int], target_size: tuple[int, int]) -> int:
@@ -263,8 +317,12 @@ def _image_from_array(array: np.ndarray) -> Image.Image:
 
 
 def _scale_16bit(array: np.ndarray) -> np.ndarray:
-    wide = np.clip(array.astype(np.int64), 0, 65535)
-    return ((wide + 128) // 257).astype(np.uint8)  # round(x / 257): 65535 -> 255, 257 * v -> v exactly
+    # int32 in place, not int64 copies: a large 16-bit RGB image must not cost 3 x 8 bytes per pixel twice
+    wide = array.astype(np.int32)
+    np.clip(wide, 0, 65535, out=wide)
+    wide += 128
+    wide //= 257  # round(x / 257): 65535 -> 255, 257 * v -> v exactly
+    return wide.astype(np.uint8)
 
 
 def _scale_float(array: np.ndarray, name: str) -> np.ndarray:

@@ -39,8 +39,7 @@ class EvalTransform:
     def __call__(self, image: ImageSource) -> np.ndarray:
         pre = self.preprocessing
         rgb = load_image(image, background=pre.background, target_size=pre.resize_size)
-        resized = _resize_to_cover(rgb, pre.resize_size, self._filter)
-        return _normalize(_center_crop(resized, pre.input_size), pre)
+        return _normalize(_resize_cover_center_crop(rgb, pre, self._filter), pre)
 
     def batch(self, images: Iterable[ImageSource]) -> np.ndarray:
         """Transform each image and stack them: float32 (N, 3, height, width)."""
@@ -136,7 +135,7 @@ class TrainTransform:
             box = (left, top, left + width, top + height)
             rgb = rgb.resize((out_w, out_h), self._filter, box=box)
         else:
-            rgb = _center_crop(_resize_to_cover(rgb, pre.resize_size, self._filter), pre.input_size)
+            rgb = _resize_cover_center_crop(rgb, pre, self._filter)
         if self.flip and self.rng.random() < self.flip_p:
             rgb = rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         rgb = self._jitter(rgb)
@@ -200,23 +199,37 @@ class TrainTransform:
         )
 
 
-def _resize_to_cover(image: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
-    """Scale keeping aspect ratio so the image covers (height, width) ``size``: the short side matches."""
-    target_h, target_w = size
-    scale = max(target_h / image.height, target_w / image.width)
+# The cover resize of a long, thin image is mostly cropped away: a 1 x 5000 strip covering 256 x 256 becomes
+# 256 x 1,280,000 pixels (1 GB) before the 224 x 224 crop. Above this multiple of the crop's area, only the
+# source box under the crop is resized: the same filter and scale, so the same pixels to within rounding.
+_MAX_INTERMEDIATE_AREA = 16
+
+
+def _resize_cover_center_crop(
+    image: Image.Image, pre: Preprocessing, resample: Image.Resampling
+) -> Image.Image:
+    """Resize so the image covers ``pre.resize_size`` (aspect kept), then center-crop ``pre.input_size``;
+    never allocating more than `_MAX_INTERMEDIATE_AREA` crops' worth of pixels."""
+    new_w, new_h = _cover_size(image.size, pre.resize_size)
+    crop_h, crop_w = pre.input_size
+    top = round((new_h - crop_h) / 2)
+    left = round((new_w - crop_w) / 2)
+    if new_w * new_h <= _MAX_INTERMEDIATE_AREA * crop_w * crop_h:
+        resized = image if (new_w, new_h) == image.size else image.resize((new_w, new_h), resample)
+        return resized.crop((left, top, left + crop_w, top + crop_h))
+    scale_x, scale_y = image.width / new_w, image.height / new_h
+    box = (left * scale_x, top * scale_y, (left + crop_w) * scale_x, (top + crop_h) * scale_y)
+    return image.resize((crop_w, crop_h), resample, box=box)
+
+
+def _cover_size(size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) that (width, height) ``size`` scales to, aspect kept, to cover (height, width)
+    ``target``: the short side matches."""
+    width, height = size
+    target_h, target_w = target
+    scale = max(target_h / height, target_w / width)
     # round(), and the max() guard, because target/h*h can land a hair below an integer in floating point.
-    new_w = max(target_w, round(image.width * scale))
-    new_h = max(target_h, round(image.height * scale))
-    if (new_w, new_h) == image.size:
-        return image
-    return image.resize((new_w, new_h), resample)
-
-
-def _center_crop(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    crop_h, crop_w = size
-    top = round((image.height - crop_h) / 2)
-    left = round((image.width - crop_w) / 2)
-    return image.crop((left, top, left + crop_w, top + crop_h))
+    return max(target_w, round(width * scale)), max(target_h, round(height * scale))
 
 
 def _normalize(image: Image.Image, pre: Preprocessing) -> np.ndarray:
