@@ -163,3 +163,32 @@ def test_help_and_models_import_no_heavy_module():
     runs, loaded = json.loads(result.stdout.splitlines()[-1])
     assert runs > 15  # every command and subcommand
     assert sorted(set(HEAVY_MODULES) & set(loaded)) == []
+
+
+def test_errors_carry_no_terminal_escape_codes(monkeypatch, capsys):
+    from effnet.cli import predict
+
+    def fails(args):  # the way torch.load words a refused checkpoint, bold included
+        raise ValueError("run/checkpoint.pt: \x1b[1mdo those steps only if you trust the source\x1b[0m; fix")
+
+    monkeypatch.setattr(predict, "cmd_predict", fails)
+    assert main(["predict", "x.jpg"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == "effnet predict: error: run/checkpoint.pt: do those steps only if you trust the source; fix\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("\x1b[1mbold\x1b[0m and \x1b[31;1mred\x1b[m", "bold and red"),
+        ("\x1b]8;;https://pytorch.org\x07link\x1b]8;;\x07", "link"),
+        ("cursor\x1b[2K\x1b[1Gline", "cursorline"),
+        ("no escapes: 50% [done]", "no escapes: 50% [done]"),
+    ],
+)
+def test_strip_ansi(text, plain):
+    from effnet.quiet import strip_ansi
+
+    assert strip_ansi(text) == plain

@@ -114,3 +114,21 @@ def test_predict_refuses_weights_whose_head_would_be_dropped(folder, run_folder,
     assert error.startswith(f"effnet predict: error: {weights}: holds a 3-class classifier")
     assert f"pass its run folder instead (--model {run_folder})" in error
     assert len(error.splitlines()) == 1
+
+
+def test_a_file_name_that_is_not_utf8_is_printed_escaped(tmp_path):
+    import subprocess
+    import sys
+
+    run = save_tiny_run(tmp_path / "run")
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes, as an old camera or zip tool writes them
+    Image.fromarray(skimage_data.chelsea()).save(os.path.join(tmp_path, name))
+    done = subprocess.run(
+        [sys.executable, "-m", "effnet", "predict", "--model", str(run), "--top", "1", name],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    assert done.stdout.splitlines()[:2] == [b"caf\\xe9.png", b"   1.000  zebra"]

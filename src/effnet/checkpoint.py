@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from effnet.quiet import strip_ansi
+
 log = logging.getLogger(__name__)
 
 
@@ -109,7 +111,7 @@ def load_torch(path: str | os.PathLike, fix: str) -> Any:
         # weights_only: a checkpoint is data; a crafted one must not run code (pickle's __reduce__)
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # UnpicklingError, a truncated zip, a file that is no checkpoint ...
-        reason = " ".join(str(error).split(".")[0].split())[:200]
+        reason = " ".join(strip_ansi(str(error)).split(".")[0].split())[:200]
         raise ValueError(
             f"{path}: not a checkpoint effnet can read ({type(error).__name__}: {reason}); {fix}"
         ) from None

@@ -20,6 +20,16 @@ from collections.abc import Iterator
 
 VERBOSE_VARIABLE = "EFFNET_VERBOSE"
 
+# Terminal control sequences (colors, bold): torch.load's weights_only errors are written with them, and in a
+# log file or a JSON field they are noise ("\x1b[1mWeightsUnpickler error\x1b[0m").
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without ANSI escape sequences (CSI colors and cursor moves, OSC titles and links)."""
+    return _ANSI_ESCAPE.sub("", text)
+
+
 # Set while an engine is active. The C++ loggers read theirs when the engine is imported, so the imports
 # happen inside the block (import_optional in export_tflite).
 _ENVIRONMENT = {

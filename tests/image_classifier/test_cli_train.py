@@ -182,3 +182,38 @@ def test_export_int8_format_vnni_writes_8_bit_weights_and_is_refused_without_int
     args = ["export", str(run), "--quantize", "fp16", "--int8-format", "vnni", "--out", str(out)]
     assert main(args) == 2
     assert "--int8-format applies to --quantize int8, not fp16" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def folder_with_bad_files(digits_folder, tmp_path_factory):
+    """2 classes of 12 digits each, plus 7 unreadable files and 2 entries the listing leaves out."""
+    import os
+    import shutil
+
+    root = tmp_path_factory.mktemp("bad-files")
+    for label in ("0", "1"):
+        (root / label).mkdir()
+        for path in sorted((digits_folder / label).glob("*.png"))[:12]:
+            shutil.copy(path, root / label / path.name)
+    for index in range(7):
+        (root / str(index % 2) / f"broken{index}.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg" * index)
+    (root / "0" / "dangling.png").symlink_to("nowhere.png")
+    os.mkfifo(root / "1" / "pipe.jpg")
+    return root
+
+
+def test_train_lists_every_skipped_file_in_the_run_folder(folder_with_bad_files, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", str(folder_with_bad_files), "--out", str(out), "--image-size", "32", "--epochs", "2"]
+    assert main([*args, "--val-split", "0.2", "--test-split", "0.2", "--workers", "0"]) == 0
+    lines = (out / "skipped.txt").read_text().splitlines()
+    assert len(lines) == 9  # all of them, where the log names 5
+    assert sum("cannot decode" in line for line in lines) == 7
+    assert any(line.endswith("dangling.png: broken symlink (its target does not exist)") for line in lines)
+    assert any(line.endswith("pipe.jpg: a FIFO (named pipe), not a regular file") for line in lines)
+    assert f"9 files skipped (unreadable or over the decode budget); all listed in {out / 'skipped.txt'}" in (
+        capsys.readouterr().out
+    )
+    splits = json.loads((out / "splits.json").read_text())
+    used = splits["train"] + splits["validation"] + splits["test"]
+    assert len(used) == 24 and not [path for path in used if "broken" in path]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from effnet import __version__
 from effnet.cli import bench, data, demo, embed, export, models, predict, train
-from effnet.quiet import VERBOSE_VARIABLE
+from effnet.quiet import VERBOSE_VARIABLE, strip_ansi
 
 
 class UserError(Exception):
@@ -77,7 +77,7 @@ def _run(argv: Sequence[str] | None) -> int:
         raise  # an OSError, but not the user's: `main` ends quietly
     # ImportError: a missing optional package; effnet's messages name the package and the pip command
     except (UserError, ValueError, FileNotFoundError, OSError, ImportError) as error:
-        print(f"effnet {args.command}: error: {error}", file=sys.stderr)
+        print(f"effnet {args.command}: error: {strip_ansi(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"effnet {args.command}: interrupted", file=sys.stderr)

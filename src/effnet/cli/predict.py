@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from effnet.cli.argument_types import positive_int
+from effnet.cli.output import printable
 
 if TYPE_CHECKING:
     from effnet.predict import ImageResult
@@ -47,12 +48,12 @@ def report(results: list[ImageResult], as_json: bool) -> int:
         for result in results:
             if result.error:
                 continue
-            print(result.file)
+            print(printable(result.file))
             for p in result.predictions:
                 print(f"  {p.probability:6.3f}  {p.label}")
     failed = [r for r in results if r.error]
     for result in failed:
-        print(f"effnet predict: {result.error}", file=sys.stderr)
+        print(f"effnet predict: {printable(result.error)}", file=sys.stderr)
     return 1 if failed else 0
 
 

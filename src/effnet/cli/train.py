@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 
 # the parser needs only these; each command imports what it runs (torch ...) itself, so --help starts fast
 from effnet.cli.argument_types import fraction, non_negative_int, positive_float, positive_int
+from effnet.cli.output import printable
 from effnet.image_classifier.hparams import FINE_TUNING_EPOCHS, FROZEN_EPOCHS, HParams
 
 if TYPE_CHECKING:
     from effnet.image_classifier import DataLoader
 
-RUN_FILES = ("config.json", "model.safetensors", "metrics.json", "report.html")
+RUN_FILES = ("config.json", "model.safetensors", "metrics.json", "report.html", "skipped.txt")
 
 
 def split_data(data: DataLoader, val_split: float, test_split: float, seed: int):
@@ -65,17 +66,44 @@ def write_run_report(out: Path, classifier, data, metrics: dict, info: dict) -> 
 
 
 def _load_data(args: argparse.Namespace):
-    """(train, validation, test, description): a class-per-folder directory split here, or the splits of a
-    directory packed by `effnet data pack`."""
+    """(train, validation, test, description, folder entries left out of the listing): a class-per-folder
+    directory split here, or the splits of a directory packed by `effnet data pack`."""
     from effnet.data.shards import is_shard_dir, load_split
     from effnet.image_classifier import DataLoader
 
     if is_shard_dir(args.data_dir):
         train, val, test = (load_split(args.data_dir, s) for s in ("train", "validation", "test"))
-        return train, val, test, f"{args.data_dir}: packed shards, {train.num_classes} classes"
+        return train, val, test, f"{args.data_dir}: packed shards, {train.num_classes} classes", []
     data = DataLoader.from_folder(args.data_dir, seed=args.seed)
     train, val, test = split_data(data, args.val_split, args.test_split, args.seed)
-    return train, val, test, f"{args.data_dir}: {len(data)} images, {data.num_classes} classes"
+    description = f"{args.data_dir}: {len(data)} images, {data.num_classes} classes"
+    return train, val, test, description, data.left_out
+
+
+SKIPPED_FILE = "skipped.txt"
+
+
+def write_skipped(out: Path, left_out: list, parts: list) -> list[str]:
+    """RUN/skipped.txt: every file of the data folder the run did not use, one ``path: reason`` line each
+    (the log names only the first few). Removes a stale one when nothing was skipped. Returns the lines."""
+    from effnet.checkpoint import write_text
+
+    lines = [f"{entry.path}: {entry.reason}" for entry in left_out]
+    lines += sorted({f"{s.path}: cannot decode ({s.reason})" for part in parts if part for s in part.skipped})
+    path = out / SKIPPED_FILE
+    if lines:
+        write_text(path, "\n".join(printable(line) for line in lines) + "\n")
+    else:
+        path.unlink(missing_ok=True)
+    return lines
+
+
+def _used(part) -> list[str]:
+    """The paths of a split that were decoded (skipped files left out), for splits.json."""
+    if not part:
+        return []
+    skipped = {s.path for s in part.skipped}
+    return [path for path in part.paths if path not in skipped]
 
 
 def run_options(args: argparse.Namespace):
@@ -140,7 +168,7 @@ def _train(args: argparse.Namespace, out: Path, context) -> int:
             (out / name).unlink(missing_ok=True)
         shutil.rmtree(out / FOLDER, ignore_errors=True)
     distributed.barrier()
-    train, val, test, description = _load_data(args)
+    train, val, test, description, left_out = _load_data(args)
     if context.is_main:
         print(
             f"{description} (train {len(train)}, validation {len(val) if val else 0}, "
@@ -182,15 +210,19 @@ def _train(args: argparse.Namespace, out: Path, context) -> int:
         shown = f"validation accuracy {accuracy:.4f}; " if accuracy is not None else ""
         print(f"trained in {seconds:.1f} s; {shown}model and labels.txt in {out}")
         return 0
-    write_json(
-        out / "splits.json",
-        {"train": train.paths, "validation": val.paths if val else [], "test": test.paths if test else []},
-    )
     evaluation = test or val
-    if evaluation is None:
+    metrics = classifier.evaluate(evaluation, detailed=True) if evaluation is not None else None
+    # after evaluating: the test split's unreadable files are found when it is decoded
+    write_json(out / "splits.json", {"train": _used(train), "validation": _used(val), "test": _used(test)})
+    skipped = write_skipped(out, left_out, [train, val, test])
+    if skipped:
+        print(
+            f"{len(skipped)} files skipped (unreadable or over the decode budget); all listed in "
+            f"{out / SKIPPED_FILE}"
+        )
+    if metrics is None:
         print(f"trained in {seconds:.1f} s; saved to {out} (no test or validation split to evaluate on)")
         return 0
-    metrics = classifier.evaluate(evaluation, detailed=True)
     info = {
         "model": spec.name,
         "dataset": str(args.data_dir),
