@@ -22,6 +22,7 @@ from effnet.export.quantization import QuantizationConfig, resolve_quantization
 from effnet.export.rounding import PAIRED_WEIGHT_LEVELS
 from effnet.export.torch_model import export_copy, input_channels, input_range, random_inputs
 from effnet.quiet import quiet_third_party
+from effnet.runtime.checksum import seal_onnx
 from effnet.runtime.onnx_engine import OnnxPredictor
 from effnet.runtime.optional import import_optional
 
@@ -119,6 +120,7 @@ def export_onnx(
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.save(proto, staged)
+        seal_onnx(staged)  # SHA-256 of the model bytes, checked by effnet.runtime.load
         check = check_export(
             OnnxPredictor(staged),
             network,

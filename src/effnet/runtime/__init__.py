@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from effnet.preprocessing import Preprocessing
+from effnet.runtime.checksum import verify_checksum
 from effnet.runtime.errors import ModelFileError
 from effnet.runtime.metadata import ModelMetadata
 from effnet.runtime.predictor import Prediction, Predictor, TensorSpec, softmax
@@ -35,6 +36,7 @@ def load(
     num_threads: int | None = None,
     preprocessing: Preprocessing | None = None,
     labels: Sequence[str] | None = None,
+    verify: bool = True,
 ) -> Predictor:
     """A `Predictor` for an exported ``.onnx`` or ``.tflite`` file.
 
@@ -42,8 +44,11 @@ def load(
     ``preprocessing`` / ``labels``: override what the file's metadata says (needed only for files not
     exported by effnet, which carry none).
 
+    ``verify``: check the SHA-256 of the model bytes that effnet's export stored in the file
+    (`effnet.runtime.checksum`; files without one load unchecked). It reads the file once (milliseconds).
+
     Raises FileNotFoundError for a missing file and `ModelFileError` (a ValueError) for a file that is empty,
-    truncated, not a model, or of another kind; both name the file.
+    truncated, not a model, of another kind, or changed after export; all name the file.
     """
     file = Path(path)
     if not file.exists():
@@ -59,6 +64,8 @@ def load(
         )
     if file.stat().st_size == 0:
         raise ModelFileError(str(file), "empty file (0 bytes)", "re-export the model")
+    if verify:
+        verify_checksum(file)
     if suffix == ".onnx":
         from effnet.runtime.onnx_engine import OnnxPredictor
 

@@ -142,9 +142,13 @@ class ModelMetadata:
 
 
 def append_tflite_metadata(path: str | os.PathLike, metadata: ModelMetadata) -> None:
-    """Append ``effnet.json`` (and ``labels.txt`` when there are labels) to a .tflite file, as a zip."""
+    """Append ``effnet.json`` (and ``labels.txt`` when there are labels) to a .tflite file, as a zip.
+    ``effnet.json`` also holds the SHA-256 of the model bytes before the zip (`effnet.runtime.checksum`)."""
+    from effnet.runtime.checksum import TFLITE_KEY, file_sha256
+
+    data = {**metadata.to_dict(), TFLITE_KEY: file_sha256(path)}
     with zipfile.ZipFile(path, mode="a", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(TFLITE_METADATA_FILE, json.dumps(metadata.to_dict(), indent=1, ensure_ascii=False))
+        archive.writestr(TFLITE_METADATA_FILE, json.dumps(data, indent=1, ensure_ascii=False))
         if metadata.labels is not None:
             archive.writestr(TFLITE_LABELS_FILE, "\n".join(metadata.labels) + "\n")
 
