@@ -184,7 +184,10 @@ def _fingerprint(train: ImageDataset, validation: ImageDataset | None, hp: Embed
     return {
         "labels": list(train.index_to_label),
         # sha256, not hash(): str hashes are salted per process, and a resume usually runs in a new one
-        "train": [len(train), hashlib.sha256("\n".join(train.paths).encode()).hexdigest()[:16]],
+        "train": [
+            len(train),
+            hashlib.sha256("\n".join(train.paths).encode("utf-8", "surrogateescape")).hexdigest()[:16],
+        ],
         "validation": len(validation) if validation is not None else 0,
         "hparams": {
             k: v

@@ -238,7 +238,8 @@ def _content_id(data) -> str:
     process would not recognize its own checkpoint)."""
     if hasattr(data, "fingerprint"):
         return data.fingerprint
-    return hashlib.sha256("\n".join(data.paths).encode()).hexdigest()[:16]
+    # surrogateescape: a file name that is not UTF-8 hashes as its bytes instead of raising
+    return hashlib.sha256("\n".join(data.paths).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def _fingerprint(spec: ModelSpec, train: ImageDataset, validation: ImageDataset | None, hp: HParams) -> dict:
