@@ -52,6 +52,15 @@ def file_sha256(path: str | os.PathLike, length: int | None = None) -> str:
     return digest.hexdigest()
 
 
+def tflite_model_length(path: str | os.PathLike) -> int:
+    """Bytes of a .tflite file before any zip appended to it: what its digest covers."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return min((info.header_offset for info in archive.infolist()), default=os.path.getsize(path))
+    except (zipfile.BadZipFile, OSError):
+        return os.path.getsize(path)
+
+
 def seal_onnx(path: str | os.PathLike) -> str:
     """Append the ``effnet_sha256`` metadata entry (the digest of the file as it is) to a saved .onnx file;
     returns the digest."""

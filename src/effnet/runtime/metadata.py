@@ -144,9 +144,9 @@ class ModelMetadata:
 def append_tflite_metadata(path: str | os.PathLike, metadata: ModelMetadata) -> None:
     """Append ``effnet.json`` (and ``labels.txt`` when there are labels) to a .tflite file, as a zip.
     ``effnet.json`` also holds the SHA-256 of the model bytes before the zip (`effnet.runtime.checksum`)."""
-    from effnet.runtime.checksum import TFLITE_KEY, file_sha256
+    from effnet.runtime.checksum import TFLITE_KEY, file_sha256, tflite_model_length
 
-    data = {**metadata.to_dict(), TFLITE_KEY: file_sha256(path)}
+    data = {**metadata.to_dict(), TFLITE_KEY: file_sha256(path, tflite_model_length(path))}
     with zipfile.ZipFile(path, mode="a", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(TFLITE_METADATA_FILE, json.dumps(data, indent=1, ensure_ascii=False))
         if metadata.labels is not None:
