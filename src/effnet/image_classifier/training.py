@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from effnet.checkpoint import load_torch, save_torch
 from effnet.data import EvalTransform, ImageDataset
@@ -185,7 +186,8 @@ def extract_features(
     backbone.eval()
     features, labels = [], []
     bar = tqdm(total=len(dataset), unit="img", desc=desc, dynamic_ncols=True)
-    with torch.inference_mode():
+    # the skipped- and slow-file messages come while the bar is open: printed above it, not glued to it
+    with torch.inference_mode(), logging_redirect_tqdm():
         for images, batch_labels in dataset.iter_batches(
             transform, batch_size=batch_size, num_workers=num_workers, progress=False
         ):
