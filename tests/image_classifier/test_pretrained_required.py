@@ -75,7 +75,13 @@ def test_frozen_random_backbone_is_refused(train):
 def test_training_from_scratch_is_explicit_and_warns(train, capsys):
     spec = ModelSpec(UNWEIGHTED, input_image_shape=(32, 32))
     model = image_classifier.create(
-        train, model_spec=spec, train_whole_model=True, pretrained=False, epochs=1, batch_size=16
+        train,
+        model_spec=spec,
+        train_whole_model=True,
+        pretrained=False,
+        epochs=1,
+        batch_size=16,
+        num_workers=0,
     )
     assert getattr(model.network, "weights_report", None) is None
     warning = capsys.readouterr().err
