@@ -132,3 +132,81 @@ def test_a_file_name_that_is_not_utf8_is_printed_escaped(tmp_path):
     )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
     assert done.stdout.splitlines()[:2] == [b"caf\\xe9.png", b"   1.000  zebra"]
+
+
+# --- batch prediction: as fast per image as training's feature extraction ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_network(tmp_path_factory):
+    from effnet.image_classifier import load
+
+    return load(save_tiny_run(tmp_path_factory.mktemp("tiny") / "run")).network
+
+
+def test_predict_images_decodes_in_threads_and_calls_the_model_once_per_batch(
+    folder, tiny_network, monkeypatch
+):
+    import threading
+    import time
+
+    import torch
+
+    import effnet.predict as predict_module
+    from effnet.predict import predict_images
+
+    transform = predict_module.transforms_for(tiny_network)
+    threads = set()
+
+    def slow_transform(image):
+        threads.add(threading.get_ident())
+        time.sleep(0.02)  # long enough that one thread cannot take every image before the others start
+        return transform(image)
+
+    monkeypatch.setattr(predict_module, "transforms_for", lambda model: slow_transform)
+    calls = []
+    hook = tiny_network.register_forward_pre_hook(
+        lambda module, inputs: calls.append(
+            (
+                len(inputs[0]),
+                inputs[0].is_contiguous(memory_format=torch.channels_last),
+                torch.is_inference_mode_enabled(),
+            )
+        )
+    )
+    images = [str(folder / "cat.jpg")] * 9 + [str(folder / "notes.jpg")]
+    try:
+        results = predict_images(tiny_network, images, top_k=1, batch_size=4, num_threads=2)
+    finally:
+        hook.remove()
+    assert [n for n, _, _ in calls] == [4, 4, 1]  # one call per batch, without the broken file
+    assert all(last and inference for _, last, inference in calls)  # channels_last, inference_mode
+    assert len(threads) == 2 and threading.get_ident() not in threads
+    assert [r.error is None for r in results] == [True] * 9 + [False]
+    assert "notes.jpg" in results[9].error and results[0].predictions[0].label == "zebra"
+
+
+def test_batched_predictions_equal_one_image_at_a_time(folder, tiny_network):
+    from effnet.predict import predict_images
+
+    paths = sorted(str(p) for p in folder.iterdir() if p.name.startswith("cat"))
+    batched = predict_images(tiny_network, paths, top_k=3, batch_size=4)
+    for path, result in zip(paths, batched, strict=True):
+        [alone] = predict_images(tiny_network, [path], top_k=3, num_threads=0)
+        assert result.file == path and [p.index for p in result.predictions] == [
+            p.index for p in alone.predictions
+        ]
+        assert [p.probability for p in result.predictions] == pytest.approx(
+            [p.probability for p in alone.predictions], abs=1e-5
+        )
+
+
+def test_predict_top_k_on_a_list_is_batched_and_names_a_broken_image(folder, tmp_path):
+    from effnet.image_classifier import load
+
+    classifier = load(save_tiny_run(tmp_path / "run"))
+    cat = str(folder / "cat.jpg")
+    top = classifier.predict_top_k([cat] * 5 + [Image.open(cat)], k=2, batch_size=2)
+    assert len(top) == 6 and all(row[0][0] == "zebra" and len(row) == 2 for row in top)
+    with pytest.raises(ValueError, match=r"predict_top_k: image 1 of the list: .*notes\.jpg"):
+        classifier.predict_top_k([cat, str(folder / "notes.jpg")])

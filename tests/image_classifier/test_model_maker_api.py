@@ -101,3 +101,14 @@ def test_use_hub_library_says_tf_hub_is_not_used(tmp_path):
 def test_model_spec_needs_a_name():
     with pytest.raises(TypeError, match="ModelSpec needs a model name"):
         ModelSpec()
+
+
+def test_saved_model_export_says_it_wrote_effnet_s_own_folder(classifier, tmp_path, capsys):
+    written = classifier.export(tmp_path, export_format=ExportFormat.SAVED_MODEL)
+    [note] = capsys.readouterr().err.strip().splitlines()
+    folder = tmp_path / "saved_model"
+    assert written == {"checkpoint": folder} and (folder / "model.safetensors").is_file()
+    assert note.startswith(f"effnet: ExportFormat.SAVED_MODEL wrote {folder}/ as effnet's own run folder")
+    assert "not a TensorFlow SavedModel" in note and f"image_classifier.load('{folder}')" in note
+    classifier.export(tmp_path, export_format=ExportFormat.CHECKPOINT)  # effnet's own name: nothing to say
+    assert capsys.readouterr().err == ""

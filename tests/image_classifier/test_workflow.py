@@ -166,14 +166,6 @@ def test_model_maker_names_and_bad_arguments(splits):
         image_classifier.create(train, model_spec=SMALL, validation_data=other)
 
 
-def test_random_init_fallback_is_announced(splits, capsys):
-    train, _ = splits
-    spec = ModelSpec("mobilenet_v1_025", input_image_shape=(64, 64))
-    model = image_classifier.create(train.split(0.3)[0], model_spec=spec, epochs=1)
-    assert "training from random init" in capsys.readouterr().out
-    assert model.num_classes == 10
-
-
 def test_hparams_defaults_follow_model_maker():
     hp = HParams()
     assert (hp.batch_size, hp.learning_rate, hp.momentum, hp.dropout_rate, hp.label_smoothing) == (

@@ -333,7 +333,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=0.2,
         help="fraction of identities held out for open-set validation (default: %(default)s; 0: none)",
     )
-    p.add_argument("--scratch", action="store_true", help="random init instead of pretrained weights")
+    p.add_argument(
+        "--from-scratch",
+        "--scratch",
+        dest="scratch",
+        action="store_true",
+        help="random initialization instead of the backbone's pretrained weights (needed for a backbone "
+        "without published weights, e.g. iresnet50)",
+    )
     p.add_argument(
         "--freeze-bn",
         default=defaults.freeze_bn,

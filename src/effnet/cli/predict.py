@@ -15,19 +15,18 @@ if TYPE_CHECKING:
 
 
 def predict_exported(args: argparse.Namespace) -> list[ImageResult]:
-    """Predictions of an exported .onnx/.tflite file through the runtime (no torch)."""
+    """Predictions of an exported .onnx/.tflite file through the runtime (no torch), batched."""
     from effnet.data.images import ImageDecodeError
     from effnet.predict import ImageResult
     from effnet.runtime import load
 
     predictor = load(args.model)
-    results = []
-    for image in args.images:
-        try:
-            results.append(ImageResult(image, predictor.predict([image], top_k=args.top)[0]))
-        except ImageDecodeError as error:
-            results.append(ImageResult(image, error=str(error)))
-    return results
+    return [
+        ImageResult(image, error=str(result))
+        if isinstance(result, ImageDecodeError)
+        else ImageResult(image, result)
+        for image, result in zip(args.images, predictor.predict_each(args.images, args.top), strict=True)
+    ]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -140,6 +140,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from effnet.run_lock import run_lock
 
     out = Path(args.out)
+    args.fine_tune = args.fine_tune or args.from_scratch  # from scratch trains the whole network
     context = distributed.init(args.device) if args.fine_tune else distributed.DistContext()
     if distributed._env_int("WORLD_SIZE", 1) > 1 and not args.fine_tune:
         raise ValueError(
@@ -186,6 +187,7 @@ def _train(args: argparse.Namespace, out: Path, context) -> int:
             batch_size=args.batch_size,
             epochs=args.epochs,
             train_whole_model=args.fine_tune,
+            pretrained=False if args.from_scratch else None,
             use_augmentation=args.augment,
             learning_rate=args.learning_rate,
             seed=args.seed,
@@ -228,7 +230,11 @@ def _train(args: argparse.Namespace, out: Path, context) -> int:
         "dataset": str(args.data_dir),
         "evaluated on": "test split" if test else "validation split",
         "images (train / val / test)": " / ".join(str(len(d)) if d else "0" for d in (train, val, test)),
-        "mode": "fine-tuning" if args.fine_tune else "frozen backbone",
+        "mode": "from scratch"
+        if args.from_scratch
+        else "fine-tuning"
+        if args.fine_tune
+        else "frozen backbone",
         "epochs": classifier.hparams.epochs,
         "best epoch": classifier.best_epoch,
         "image size": "x".join(map(str, classifier.preprocessing.input_size)),
@@ -354,6 +360,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help=f"SGD learning rate (default: {HParams.learning_rate})",
     )
     p.add_argument("--fine-tune", action="store_true", help="train the whole network, not only the head")
+    p.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="random initialization instead of pretrained weights; trains the whole network (implies "
+        "--fine-tune; expect much lower accuracy on small datasets)",
+    )
     p.add_argument("--augment", action="store_true", help="random crops and flips")
     p.add_argument(
         "--val-split", type=fraction, default=0.1, help="validation fraction (default: %(default)s)"

@@ -257,16 +257,7 @@ def create(
     if train_data.num_classes < 2:
         raise ValueError(f"train_data has {train_data.num_classes} identity; a margin loss needs at least 2")
     torch.manual_seed(hp.seed)
-    network = create_embedder(
-        hp.backbone,
-        hp.head,
-        hp.embedding_dim,
-        hp.input_size,
-        hp.dropout,
-        hp.reduce_channels,
-        pretrained=_has_weights(hp.backbone) and hp.pretrained,
-        **({} if hp.drop_path_rate is None else {"drop_path_rate": hp.drop_path_rate}),
-    )
+    network = _network(hp)
     pretrained = getattr(network.backbone, "weights_report", None) is not None
     loss_module = make_loss(
         hp.loss, hp.embedding_dim, train_data.num_classes, hp.scale, hp.margins, hp.easy_margin
@@ -291,13 +282,36 @@ def create(
     return embedder
 
 
-def _has_weights(name: str) -> bool:
-    from effnet.weights.published import weights_for
+def _network(hp: EmbedderHParams) -> EmbeddingNet:
+    """The embedding network of ``hp``: its backbone pretrained unless ``hp.pretrained`` is False. Weights
+    that cannot be had are a `PretrainedWeightsError` naming them: never a silent random start."""
+    build = lambda pretrained: create_embedder(  # noqa: E731
+        hp.backbone,
+        hp.head,
+        hp.embedding_dim,
+        hp.input_size,
+        hp.dropout,
+        hp.reduce_channels,
+        pretrained=pretrained,
+        **({} if hp.drop_path_rate is None else {"drop_path_rate": hp.drop_path_rate}),
+    )
+    if not hp.pretrained:
+        return build(False)
+    from effnet.models import get_config
+    from effnet.weights.missing import PretrainedWeightsError, missing_weights_message
 
-    if not weights_for(name):
-        log.warning("%s: no published pretrained weights; training from random initialization", name)
-        return False
-    return True
+    model = get_config(hp.backbone).name  # an unknown name is its own error, not a weights one
+    try:
+        return build(True)
+    except (FileNotFoundError, ValueError) as error:
+        message = missing_weights_message(
+            hp.backbone,
+            model,
+            error,
+            "training would start the backbone from random initialization",
+            "embedder.create(..., pretrained=False) or effnet embed-train --from-scratch",
+        )
+        raise PretrainedWeightsError(message) from None
 
 
 def as_pairs(

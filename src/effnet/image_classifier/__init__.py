@@ -27,6 +27,8 @@ _EXPORTS = {
     "RunOptions": "effnet.image_classifier.fine_tuning",
     "HParams": "effnet.image_classifier.hparams",
     "ModelSpec": "effnet.image_classifier.model_spec",
+    "PretrainedWeightsError": "effnet.weights.missing",
+    "QuantizationConfig": "effnet.export.quantization",
 }
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "HParams",
     "ImageClassifier",
     "ModelSpec",
+    "PretrainedWeightsError",
+    "QuantizationConfig",
     "RunOptions",
     "create",
     "load",
@@ -43,11 +47,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from effnet.data.dataset import ImageDataset as DataLoader
+    from effnet.export.quantization import QuantizationConfig
     from effnet.image_classifier import model_spec
     from effnet.image_classifier.classifier import ImageClassifier, create, load
     from effnet.image_classifier.exporting import ExportFormat
     from effnet.image_classifier.fine_tuning import RunOptions
     from effnet.image_classifier.hparams import HParams
     from effnet.image_classifier.model_spec import ModelSpec
+    from effnet.weights.missing import PretrainedWeightsError
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -119,15 +119,22 @@ class ImageClassifier:
         self, data: ImageDataset | Sequence, k: int = 1, batch_size: int = 32
     ) -> list[list[tuple]]:
         """For each image, the ``k`` most likely (label, probability) pairs. ``data`` is a dataset, or a list
-        of image paths / PIL images / arrays."""
+        of image paths / PIL images / arrays (decoded in threads, a batch ahead of the model: see
+        `effnet.predict.probability_batches`); an image of the list that cannot be decoded is a ValueError
+        naming it."""
         if isinstance(data, ImageDataset):
             logits, _ = predict_logits(self.network, data, batch_size, self.hparams.num_workers)
+            probabilities = logits.softmax(1)
         else:
-            transform = EvalTransform(self.preprocessing)
-            batch = torch.from_numpy(np.stack([transform(image) for image in data]))
-            with torch.inference_mode():
-                logits = self.network.eval()(batch).float()
-        probabilities = logits.softmax(1)
+            from effnet.predict import probability_batches
+
+            rows = []
+            for batch, batch_probabilities in probability_batches(self.network, list(data), batch_size):
+                if batch.failures:
+                    position, error = batch.failures[0]
+                    raise ValueError(f"predict_top_k: image {position} of the list: {error}")
+                rows.append(batch_probabilities)
+            probabilities = torch.cat(rows) if rows else torch.zeros(0, self.num_classes)
         values, indexes = probabilities.topk(min(k, self.num_classes), dim=1)
         return [
             [(self.index_to_label[i], float(p)) for p, i in zip(row_p, row_i, strict=True)]
@@ -243,7 +250,9 @@ def _content_id(data) -> str:
 
 
 def _fingerprint(spec: ModelSpec, train: ImageDataset, validation: ImageDataset | None, hp: HParams) -> dict:
+    start = {} if spec.pretrained else {"pretrained": False}  # runs from pretrained weights keep their ids
     return {
+        **start,
         "model": spec.name,
         "labels": list(train.index_to_label),
         "train": [len(train), _content_id(train)],
@@ -259,6 +268,7 @@ def create(
     batch_size: int | None = None,
     epochs: int | None = None,
     train_whole_model: bool | None = None,
+    pretrained: bool | None = None,
     dropout_rate: float | None = None,
     learning_rate: float | None = None,
     momentum: float | None = None,
@@ -278,6 +288,10 @@ def create(
     extracted once and a linear head is trained on them: epochs cost milliseconds. With
     ``train_whole_model=True`` the whole network is fine-tuned with augmentation (``use_augmentation``), a
     warm-up + cosine schedule and frozen BatchNorm statistics for small batches.
+
+    ``pretrained``: start from the model's pretrained weights (default: the spec's, True). Weights that
+    cannot be had are an error (`model_spec.PretrainedWeightsError`) that says how to get them; training
+    from scratch is ``train_whole_model=True, pretrained=False`` (a frozen random backbone is refused).
 
     ``model_dir``: where checkpoints are written after every epoch; calling `create` again with the same
     ``model_dir`` and settings resumes from the last complete epoch (Ctrl-C and SIGTERM keep it).
@@ -299,6 +313,8 @@ def create(
     if "use_hub_library" in kwargs:
         raise ValueError(hub_not_used(f"use_hub_library={kwargs['use_hub_library']!r}"))
     spec = get_spec(model_spec)
+    if pretrained is not None:
+        spec = replace(spec, pretrained=bool(pretrained))
     values = {
         "batch_size": batch_size,
         "epochs": epochs,
@@ -333,7 +349,9 @@ def create(
     model_dir = Path(model_dir) if model_dir is not None else None
     fingerprint = _fingerprint(spec, train_data, validation_data, hp)
 
-    network = spec.create_network(train_data.num_classes, hp.dropout_rate, hp.drop_path_rate)
+    network = spec.create_network(
+        train_data.num_classes, hp.dropout_rate, hp.drop_path_rate, hp.train_whole_model
+    )
     with run_lock(model_dir if is_main_process() else None), sigterm_as_interrupt():
         if hp.train_whole_model:
             resuming = StepCheckpoints(model_dir, fingerprint).exists()

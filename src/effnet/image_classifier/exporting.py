@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,19 +54,32 @@ MODEL_MAKER_OPTIONS = {
 }
 
 
-def _formats(export_format: str | Sequence[str] | None) -> list[str]:
+def _requested(export_format: str | Sequence[str] | None) -> list[str]:
+    """The format names asked for, lower case (``ExportFormat.TFLITE`` and "tflite" alike)."""
     if export_format is None:
         return list(DEFAULT_FORMATS)
     names = [export_format] if isinstance(export_format, str) else list(export_format)
+    return [str(getattr(name, "value", name)).lower().removeprefix("exportformat.") for name in names]
+
+
+def _formats(export_format: str | Sequence[str] | None) -> list[str]:
     result = []
-    for name in names:
-        key = str(getattr(name, "value", name)).lower().removeprefix("exportformat.")
+    for key in _requested(export_format):
         if key in NOT_SUPPORTED:
             raise ValueError(NOT_SUPPORTED[key])
         if key not in FORMATS:
-            raise ValueError(f"unknown export_format {name!r}; choose from {', '.join(FORMATS)}")
+            raise ValueError(f"unknown export_format {key!r}; choose from {', '.join(FORMATS)}")
         result.append("checkpoint" if key == "saved_model" else key)
     return list(dict.fromkeys(result))
+
+
+def saved_model_note(folder: Path) -> str:
+    """What `ExportFormat.SAVED_MODEL` wrote instead of a TensorFlow SavedModel, and why."""
+    return (
+        f"effnet: ExportFormat.SAVED_MODEL wrote {folder}/ as effnet's own run folder (model.safetensors, "
+        "labels.txt, config.json), not a TensorFlow SavedModel: effnet does not use TensorFlow; load it "
+        f"with image_classifier.load({str(folder)!r}), or export TFLITE / ONNX for other runtimes"
+    )
 
 
 def _quantization(
@@ -159,4 +173,6 @@ def export_classifier(
             written[name] = label_path
         else:
             written[name] = classifier.save(folder / saved_model_filename)
+            if "saved_model" in _requested(export_format):
+                print(saved_model_note(written[name]), file=sys.stderr)
     return written

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from dataclasses import InitVar, dataclass
 
 from effnet.factory import create_model
 from effnet.models import EfficientNet, ModelConfig, get_config
+from effnet.weights.missing import PretrainedWeightsError, missing_weights_message
 
 log = logging.getLogger(__name__)
 
@@ -52,28 +54,51 @@ class ModelSpec:
             )
 
     def create_network(
-        self, num_classes: int, dropout_rate: float, drop_path_rate: float | None = None
+        self,
+        num_classes: int,
+        dropout_rate: float,
+        drop_path_rate: float | None = None,
+        train_whole_model: bool = False,
     ) -> EfficientNet:
-        """The network with pretrained weights where they can be had; otherwise random init, said out loud."""
+        """The network, with pretrained weights unless ``pretrained=False``.
+
+        Weights that cannot be had are a `PretrainedWeightsError`, never a silent random start: a frozen
+        random backbone trains a head to chance-level accuracy. Training from scratch must be asked for
+        (``pretrained=False`` with ``train_whole_model=True``), and then warns what accuracy to expect.
+        """
         target = self.config or self.name
         kwargs = {"num_classes": num_classes, "drop_rate": dropout_rate, "drop_path_rate": drop_path_rate}
         if self.input_image_shape:
             kwargs["input_size"] = tuple(self.input_image_shape)
-        if self.pretrained:
-            try:
-                network = create_model(target, pretrained=True, **kwargs)
-                log.info("%s: starting from %s", self.name, network.weights_report)
-                return network
-            except (FileNotFoundError, ValueError) as error:
-                message = str(error).splitlines()[0]
-                log.warning(
-                    "%s: no pretrained weights (%s); training from random initialization", self.name, message
+        if not self.pretrained:
+            if not train_whole_model:
+                raise PretrainedWeightsError(
+                    f"{self.name}: pretrained=False with a frozen backbone (train_whole_model=False) trains "
+                    "a classifier on random features, which stays at chance level; to train from scratch "
+                    "pass train_whole_model=True (effnet train --from-scratch), else leave pretrained=True"
                 )
-                print(
-                    f"effnet: {self.name}: no pretrained weights available, training from random init "
-                    f"({message})"
-                )
-        return create_model(target, **kwargs)
+            print(f"effnet: warning: {self.name}: {SCRATCH_EXPECTATION}", file=sys.stderr)
+            return create_model(target, **kwargs)
+        try:
+            network = create_model(target, pretrained=True, **kwargs)
+        except (FileNotFoundError, ValueError) as error:
+            model = self.config.name if self.config is not None else self.name
+            consequence = "a frozen backbone without them is random and its classifier stays at chance level"
+            message = missing_weights_message(self.name, model, error, consequence, FROM_SCRATCH)
+            raise PretrainedWeightsError(message) from None
+        log.info("%s: starting from %s", self.name, network.weights_report)
+        return network
+
+
+FROM_SCRATCH = (
+    "image_classifier.create(..., train_whole_model=True, pretrained=False) or effnet train --from-scratch"
+)
+# Measured (benchmarks/from_scratch.py, results/from_scratch-cpu-2core.md): Lite0 at 64 px on 400 digits
+SCRATCH_EXPECTATION = (
+    "training from scratch (random initialization, pretrained=False): expect much lower accuracy than "
+    "from pretrained weights unless there are thousands of images per class and many epochs (measured: "
+    "Lite0, 400 digits, 5 epochs: 10% from scratch, chance level, vs 98% pretrained, frozen backbone)"
+)
 
 
 def get(spec: str | ModelSpec | ModelConfig) -> ModelSpec:

@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from effnet.data.images import ImageSource
+from effnet.data.decoding import decode_batches
+from effnet.data.images import ImageDecodeError, ImageSource
 from effnet.data.transforms import EvalTransform
 from effnet.preprocessing import Preprocessing
 from effnet.runtime.errors import ModelFileError
 from effnet.runtime.metadata import ModelMetadata
 
-_PREDICT_CHUNK = 16  # images decoded and run together by `predict`: bounds memory for long lists
+_PREDICT_CHUNK = 32  # images decoded and run together by `predict`: bounds memory for long lists
 _DYNAMIC_BATCH = 32  # batch size fed to a file whose batch dimension is dynamic
 
 
@@ -163,6 +164,17 @@ class Predictor:
         arrays in 0..1), encoded bytes. They are preprocessed as the file's metadata says (resize, crop,
         normalize). An unreadable image raises `effnet.data.ImageDecodeError` naming it.
         """
+        results = self.predict_each(images, top_k)
+        for result in results:
+            if isinstance(result, ImageDecodeError):
+                raise result
+        return results  # type: ignore[return-value]
+
+    def predict_each(
+        self, images: ImageSource | Iterable[ImageSource], top_k: int = 5
+    ) -> list[list[Prediction] | ImageDecodeError]:
+        """As `predict`, but an unreadable image gets its `ImageDecodeError` in its place in the list, and
+        the others are still predicted. Images are decoded in threads, a batch ahead of the engine."""
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         if self.metadata is not None and self.metadata.output != "logits":
@@ -172,13 +184,16 @@ class Predictor:
             )
         transform = EvalTransform(self._require_preprocessing())
         items = _as_image_list(images)
-        results: list[list[Prediction]] = []
-        for start in range(0, len(items), _PREDICT_CHUNK):
-            batch = np.stack([transform(item) for item in items[start : start + _PREDICT_CHUNK]])
-            probabilities = softmax(self.predict_batch(batch))
-            for row in probabilities:
+        results: list[list[Prediction] | ImageDecodeError] = [[] for _ in items]
+        for batch in decode_batches(items, transform, _PREDICT_CHUNK):
+            for position, error in batch.failures:
+                results[position] = error
+            if batch.images is None:
+                continue
+            probabilities = softmax(self.predict_batch(batch.images))
+            for position, row in zip(batch.positions, probabilities, strict=True):
                 order = np.argsort(-row, kind="stable")[:top_k]
-                results.append([Prediction(self._label(int(i)), int(i), float(row[i])) for i in order])
+                results[position] = [Prediction(self._label(int(i)), int(i), float(row[i])) for i in order]
         return results
 
     def evaluate(
