@@ -17,7 +17,6 @@ from torch import nn
 from effnet.checkpoint import (
     atomic_path,
     invalid_config,
-    load_run_weights,
     read_json,
     write_json,
     write_text,
@@ -43,7 +42,7 @@ from effnet.models import EfficientNet
 from effnet.models.spec import config_from_dict, config_to_dict
 from effnet.run_lock import run_lock
 from effnet.train_state import StepCheckpoints
-from effnet.weights.load import METADATA_KEY
+from effnet.weights.load import METADATA_KEY, load_run_weights
 
 log = logging.getLogger(__name__)
 FORMAT = "effnet.image_classifier/1"
