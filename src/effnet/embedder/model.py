@@ -22,10 +22,10 @@ from effnet.embedder.metrics import identification, pair_scores, plot_roc, verif
 from effnet.embedder.pairs import Pairs, read_csv_pairs, read_lfw_pairs, sample_pairs
 from effnet.embedder.training import train_embedder
 from effnet.factory import create_embedder
-from effnet.image_classifier.fine_tuning import RunOptions
-from effnet.image_classifier.training import sigterm_as_interrupt
 from effnet.models.embedding import BN_EPS, EmbeddingNet
 from effnet.run_lock import run_lock
+from effnet.training.control import sigterm_as_interrupt
+from effnet.training.options import RunOptions
 from effnet.weights.load import load_run_weights
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ def create(
     (``model_dir/checkpoints``) after every epoch, and every ``run_options.checkpoint_every`` steps;
     calling `create` again with the same settings resumes from the last one, mid-epoch too (Ctrl-C and
     SIGTERM write one), and the trained model is saved there. ``run_options``: a
-    `effnet.image_classifier.fine_tuning.RunOptions` (``precision`` "bf16"/"fp16", ``accumulate``,
+    `effnet.training.RunOptions` (``precision`` "bf16"/"fp16", ``accumulate``,
     ``checkpoint_every``, ``keep_checkpoints``, ``device``), as for the classifier. Under torchrun every
     rank calls this (DDP; see `effnet.embedder.training`); ``batch_size`` is then the global batch. Other
     keyword arguments set `EmbedderHParams` fields (``learning_rate``, ``batch_size``, ``pretrained``,
