@@ -25,7 +25,7 @@ from effnet.embedder.metrics import kfold_accuracy, pair_scores
 from effnet.embedder.pairs import sample_pairs
 from effnet.models.embedding import EmbeddingNet
 from effnet.training.history import History
-from effnet.training.loop import StepOutput, TrainingTask, freeze_batchnorm, train
+from effnet.training.loop import StepOutput, TrainingTask, freeze_batchnorm, settings_of, train
 from effnet.training.options import RunOptions
 from effnet.training.schedule import epoch_seed, make_optimizer, warmup_cosine
 
@@ -134,19 +134,18 @@ def train_embedder(
         if freeze:
             freeze_batchnorm(network if hp.freeze_bn == "all" else network.backbone)
 
+    def transform(epoch: int):
+        return train_transform(network.preprocessing, hp, epoch_seed(hp.seed, epoch))
+
     task = TrainingTask(
-        model=module,
+        module,
+        train_data,
+        step,
+        optimizer,
+        transform,
+        validate,
+        **settings_of(hp),
         keep=network,
-        data=train_data,
-        step=step,
-        optimizer=optimizer,
-        transform=lambda epoch: train_transform(network.preprocessing, hp, epoch_seed(hp.seed, epoch)),
-        validate=validate,
-        epochs=hp.epochs,
-        batch_size=hp.batch_size,
-        seed=hp.seed,
-        shuffle=hp.shuffle,
-        num_workers=hp.num_workers,
         train_mode=train_mode,
         epoch_columns=(
             (lambda: {"margin_fraction": margin_loss.margin_fraction}) if margin_loss is not None else None

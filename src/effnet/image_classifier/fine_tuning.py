@@ -26,6 +26,7 @@ from effnet.training.loop import (
     decoding_workers,
     freeze_batchnorm,
     optimizer_step,
+    settings_of,
     train,
 )
 from effnet.training.options import CPU_BF16_VARIABLE, PRECISIONS, Precision, RunOptions
@@ -134,17 +135,13 @@ def fine_tune(
         return {"val_loss": loss, "val_accuracy": accuracy}
 
     task = TrainingTask(
-        model=model,
-        data=train_data,
-        step=step,
-        optimizer=optimizer,
-        transform=transform,
-        validate=validate,
-        epochs=hp.epochs,
-        batch_size=hp.batch_size,
-        seed=hp.seed,
-        shuffle=hp.shuffle,
-        num_workers=hp.num_workers,
+        model,
+        train_data,
+        step,
+        optimizer,
+        transform,
+        validate,
+        **settings_of(hp),
         train_mode=(lambda: freeze_batchnorm(model)) if hp.bn_frozen(pretrained) else None,
         early_stopping_patience=hp.early_stopping_patience,
     )

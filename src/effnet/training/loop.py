@@ -96,6 +96,14 @@ class TrainingTask:
     divergence_hint: str = "lower the learning rate"
 
 
+SETTINGS = ("epochs", "batch_size", "seed", "shuffle", "num_workers")
+
+
+def settings_of(hparams: Any) -> dict:
+    """The `TrainingTask` fields a task's hyperparameters hold under the same names (`SETTINGS`)."""
+    return {name: getattr(hparams, name) for name in SETTINGS}
+
+
 def freeze_batchnorm(module: nn.Module) -> None:
     """Put every BatchNorm layer of ``module`` in eval mode: its statistics stay fixed while training."""
     for layer in module.modules():
