@@ -52,3 +52,13 @@ def test_generator_states_round_trip_through_a_checkpoint(tmp_path):
     np.testing.assert_array_equal(np.random.rand(3), expected[1])
     assert torch.equal(torch.rand(3), expected[2])
     assert state["global_step"] == 5 and state["history"] == {"loss": [0.5]}
+
+
+def test_an_older_runs_epoch_checkpoint_still_resumes(tmp_path):
+    """effnet before one checkpoint format kept a frozen head's state in run/checkpoint.pt."""
+    old = {"fingerprint": {"run": 1}, "epoch": 3, "module": {"weight": torch.ones(2)}, "history": {}}
+    torch.save({**old, "optimizer": {}, "scheduler": {}}, tmp_path / "checkpoint.pt")
+    state = StepCheckpoints(tmp_path, {"run": 1}, legacy=True).load_latest()
+    assert (state["epoch"], state["step"]) == (4, 0)  # after epoch 3: epoch 4 from its first step
+    assert torch.equal(state["model"]["weight"], torch.ones(2))
+    assert StepCheckpoints(tmp_path, {"run": 1}).load_latest() is None  # only the head looks for it

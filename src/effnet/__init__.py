@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "create_model": "effnet.factory",
-    "create_embedder": "effnet.models.embedding",
+    "create_embedder": "effnet.factory",
     "FAMILIES": "effnet.models",
     "ArchSpec": "effnet.models",
     "BlockSpec": "effnet.models",
@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from effnet.factory import create_model
+    from effnet.factory import create_embedder, create_model
     from effnet.models import (
         FAMILIES,
         ArchSpec,
@@ -63,7 +63,6 @@ if TYPE_CHECKING:
         list_models,
         scale,
     )
-    from effnet.models.embedding import create_embedder
     from effnet.preprocessing import Preprocessing
     from effnet.profiling import count_params, profile
 

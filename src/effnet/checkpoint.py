@@ -156,27 +156,3 @@ def invalid_config(config_path: str | os.PathLike, error: Exception) -> ValueErr
     return ValueError(
         f"{config_path}: not a valid effnet run config ({reason}); restore the file or train again"
     )
-
-
-def load_run_weights(network: torch.nn.Module, weights_path: Path, config_path: Path) -> None:
-    """Load a run's saved weights into ``network``, built from its config file, strictly.
-
-    Raises FileNotFoundError for a missing file, and ValueError naming the file for a truncated or corrupt
-    one or for weights of other shapes than the config describes.
-    """
-    from effnet.weights.load import read_weights
-
-    if not weights_path.is_file():
-        raise FileNotFoundError(
-            f"{weights_path}: missing; the run did not finish (continue it with --resume) or the file was "
-            "removed"
-        )
-    state, _ = read_weights(weights_path)  # a truncated or corrupt file: WeightsFileError naming it
-    try:
-        network.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        raise ValueError(
-            f"{weights_path}: does not fit {config_path} ({lines[-1] if lines else error}); the two files "
-            "come from different runs or one was edited: restore both from one run or train again"
-        ) from None

@@ -56,13 +56,18 @@ def _env_int(name: str, default: int) -> int:
         ) from None
 
 
+def world_size() -> int:
+    """How many processes torchrun launched (its WORLD_SIZE; 1 without torchrun), known before `init`."""
+    return _env_int("WORLD_SIZE", 1)
+
+
 def init(device: str | None = None, timeout_minutes: float = 30.0) -> DistContext:
     """Join the process group torchrun described in the environment; a no-op context without torchrun.
 
     ``device``: "cpu", "cuda" or None (CUDA when available). CUDA uses nccl with one GPU per local rank;
     CPU uses gloo. Calling it again returns the same context. Ranks other than 0 turn tqdm bars off.
     """
-    world_size = _env_int("WORLD_SIZE", 1)
+    size = world_size()
     rank, local_rank = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
     use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
     if use_cuda and not torch.cuda.is_available():
@@ -74,15 +79,15 @@ def init(device: str | None = None, timeout_minutes: float = 30.0) -> DistContex
         target = torch.device("cpu")
     if rank != 0:
         _silence_progress_bars()
-    if world_size > 1 and not dist.is_initialized():
+    if size > 1 and not dist.is_initialized():
         for name in ("MASTER_ADDR", "MASTER_PORT"):
             if name not in os.environ:
-                raise ValueError(f"WORLD_SIZE={world_size} but {name} is not set; launch with torchrun")
+                raise ValueError(f"WORLD_SIZE={size} but {name} is not set; launch with torchrun")
         backend = "nccl" if use_cuda else "gloo"
         kwargs = {"device_id": target} if use_cuda else {}
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes), **kwargs)
-        log.info("rank %d/%d joined the process group (%s)", rank, world_size, backend)
-    return DistContext(rank, world_size, local_rank, target)
+        log.info("rank %d/%d joined the process group (%s)", rank, size, backend)
+    return DistContext(rank, size, local_rank, target)
 
 
 def _silence_progress_bars() -> None:

@@ -1,4 +1,5 @@
-"""`effnet.create_model`: build a model of the family and, optionally, load pretrained weights into it."""
+"""`effnet.create_model` and `effnet.create_embedder`: build a model of the family by name and, optionally,
+load pretrained weights into it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from effnet.models import EfficientNet, ModelConfig, build_model, get_config
+from effnet.models.embedding import EmbeddingNet, attach_embedding_head
+from effnet.models.families.iresnet import is_iresnet
 from effnet.weights.convert import detect_naming, unwrap_checkpoint
 from effnet.weights.load import Conventions, infer_conventions, load_weights, read_weights
 
@@ -54,7 +57,7 @@ def create_model(
     if pretrained and weights is not None:
         raise ValueError("pass either pretrained=True (published weights) or weights=PATH, not both")
     config = get_config(name)
-    if config.family == "iresnet" and weights is not None:
+    if is_iresnet(config) and weights is not None:
         return _iresnet_with_weights(config, weights, num_classes, in_chans, drop_rate, overrides)
     state, conventions = None, None
     if pretrained:
@@ -113,6 +116,34 @@ def create_model(
         model.weights_report = report
         log.info("%s: loaded %s", model.name, report)
     return model
+
+
+def create_embedder(
+    backbone: str | Any = "efficientnet_lite0",
+    head: str = "gdc",
+    embedding_dim: int = 512,
+    input_size: int | tuple[int, int] = 112,
+    dropout: float = 0.0,
+    reduce_channels: int | None = None,
+    pretrained: bool = False,
+    head_bn_eps: float | None = None,
+    **backbone_kwargs: Any,
+) -> EmbeddingNet:
+    """A recognition model: ``backbone`` (a name from `effnet.list_models()` or a built model with
+    ``forward_features``) + an embedding ``head`` ("gap", "gdc" or "flatten") at ``input_size``.
+
+    ``pretrained`` loads the backbone's published weights (the Lite0-2 weights are bundled). An IResNet
+    backbone's own E head is dropped (its body ends at layer4) and replaced by ``head``; ``head="flatten"``
+    rebuilds it exactly. ``head_bn_eps``: see `effnet.models.embedding.attach_embedding_head`.
+    """
+    if isinstance(backbone, str):
+        size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+        backbone = create_model(
+            backbone, num_classes=0, pretrained=pretrained, input_size=size, **backbone_kwargs
+        )
+    return attach_embedding_head(
+        backbone, head, embedding_dim, input_size, dropout, reduce_channels, head_bn_eps
+    )
 
 
 def _iresnet_with_weights(config, weights, num_classes, in_chans, drop_rate, overrides) -> Any:

@@ -12,7 +12,7 @@ import torch
 import effnet
 from effnet import embedder
 from effnet.cli import main
-from effnet.image_classifier.fine_tuning import RunOptions
+from effnet.training import RunOptions
 
 STEPS_PER_EPOCH = 4  # 64 training images, batch 16
 
@@ -52,24 +52,14 @@ def test_margin_warmup_follows_the_schedule_in_training(uninterrupted):
     assert history[1]["train_accuracy"] > 0.5  # 4 identities: it learns, s=64 does not blow up
 
 
-def test_stopped_mid_epoch_resumes_to_the_same_weights(digits, uninterrupted, tmp_path, monkeypatch):
-    """Flips, crops, stochastic depth, margin warm-up and validation all in play; the run dies right after
-    the step checkpoint of epoch 2, step 1 (as SIGTERM or Ctrl-C would leave it)."""
-    from effnet import train_state
-
+def test_stopped_mid_epoch_resumes_to_the_same_weights(digits, uninterrupted, tmp_path):
+    """Flips, crops, stochastic depth, margin warm-up and validation all in play; the run stops right after
+    epoch 2, step 1, as SIGTERM would (`RunOptions.stop_after_step`: a checkpoint, then KeyboardInterrupt)."""
     _, train, held = digits
-    real_save = train_state.save_torch
-
-    def save_then_die(state, path):
-        real_save(state, path)
-        if (state["epoch"], state["step"]) == (2, 1):
-            raise KeyboardInterrupt
-
     options = RunOptions(checkpoint_every=1, keep_checkpoints=2)
-    with monkeypatch.context() as patch:
-        patch.setattr(train_state, "save_torch", save_then_die)
-        with pytest.raises(KeyboardInterrupt):
-            embedder.create(train, model_dir=tmp_path, run_options=options, **settings(held))
+    stopping = RunOptions(checkpoint_every=1, keep_checkpoints=2, stop_after_step=STEPS_PER_EPOCH + 1)
+    with pytest.raises(KeyboardInterrupt):
+        embedder.create(train, model_dir=tmp_path, run_options=stopping, **settings(held))
     kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*.pt"))
     assert kept[-1] == f"step-{STEPS_PER_EPOCH + 1:08d}.pt"  # epoch 2, step 1: mid-epoch
     assert not (tmp_path / "model.safetensors").exists()

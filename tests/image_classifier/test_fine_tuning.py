@@ -6,16 +6,16 @@ import logging
 import pytest
 import torch
 
-from effnet.image_classifier import fine_tuning
-from effnet.image_classifier.fine_tuning import CPU_BF16_VARIABLE, Precision
 from effnet.runtime.cpu import CpuInfo
+from effnet.training import options
+from effnet.training.options import CPU_BF16_VARIABLE, Precision
 
 CPU = torch.device("cpu")
 
 
 def on_cpu(monkeypatch, bf16):
     monkeypatch.delenv(CPU_BF16_VARIABLE, raising=False)
-    monkeypatch.setattr(fine_tuning, "cpu_info", lambda: CpuInfo("Intel Xeon 8380", ("avx2",), bf16=bf16))
+    monkeypatch.setattr(options, "cpu_info", lambda: CpuInfo("Intel Xeon 8380", ("avx2",), bf16=bf16))
 
 
 def test_bf16_on_a_cpu_without_bf16_instructions_is_refused_with_the_fix(monkeypatch):

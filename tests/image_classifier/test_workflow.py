@@ -5,8 +5,7 @@ import torch
 
 from effnet import image_classifier
 from effnet.image_classifier import DataLoader, HParams, ModelSpec, model_spec
-from effnet.image_classifier.training import CHECKPOINT
-from effnet.train_state import StepCheckpoints
+from effnet.training import StepCheckpoints
 
 SMALL = ModelSpec("efficientnet_lite0", input_image_shape=(64, 64))
 
@@ -64,25 +63,18 @@ class Interrupt(Exception):
 
 
 def interrupt_after(monkeypatch, epochs: int):
-    """Make the run die (like Ctrl-C) right after the checkpoint of epoch ``epochs`` is written (the head's
-    per-epoch checkpoint, or fine-tuning's step checkpoint at the start of epoch ``epochs + 1``)."""
-    from effnet import train_state
-    from effnet.image_classifier import training
+    """Make the run die (like Ctrl-C) right after the checkpoint at the end of epoch ``epochs`` is written
+    (the head's, or fine-tuning's: both mark it as the start of epoch ``epochs + 1``)."""
+    from effnet.training import checkpoints
 
-    def dying(real_save, done):
-        def save_then_maybe_die(state, path):
-            real_save(state, path)
-            if done(state):
-                raise KeyboardInterrupt
+    real_save = checkpoints.save_torch
 
-        return save_then_maybe_die
+    def save_then_maybe_die(state, path):
+        real_save(state, path)
+        if (state["epoch"], state["step"]) == (epochs + 1, 0):
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "save_torch", dying(training.save_torch, lambda s: s["epoch"] == epochs))
-    monkeypatch.setattr(
-        train_state,
-        "save_torch",
-        dying(train_state.save_torch, lambda s: (s["epoch"], s["step"]) == (epochs + 1, 0)),
-    )
+    monkeypatch.setattr(checkpoints, "save_torch", save_then_maybe_die)
 
 
 @pytest.mark.parametrize("fine_tune", [False, True])
@@ -97,7 +89,7 @@ def test_resume_after_interruption_gives_the_same_result(splits, tmp_path, monke
         interrupt_after(patch, epochs=2)
         with pytest.raises(KeyboardInterrupt):
             image_classifier.create(train, model_dir=tmp_path / "cut", **kwargs)
-    written = StepCheckpoints(tmp_path / "cut", {}).paths() if fine_tune else [tmp_path / "cut" / CHECKPOINT]
+    written = StepCheckpoints(tmp_path / "cut", {}).paths()  # one checkpoint format, head or whole network
     assert written and written[-1].is_file()
     resumed = image_classifier.create(train, model_dir=tmp_path / "cut", **kwargs)
     assert same_weights(weights(resumed), uninterrupted)

@@ -18,7 +18,7 @@ from effnet.cli.argument_types import (
     positive_float,
     positive_int,
 )
-from effnet.cli.train import add_run_option_arguments
+from effnet.cli.runs import add_run_folder_arguments, add_run_option_arguments, run_options, run_training
 from effnet.embedder.hparams import DEFAULT_MARGINS, DEFAULT_SCALE, HEADS, LOSSES, EmbedderHParams
 
 
@@ -53,76 +53,67 @@ def _identities(data_dir: str, val_identities: float, seed: int):
     return subsets[0], subsets[1]
 
 
+EMBED_RUN_FILES = ("config.json", "model.safetensors", "history.json", "metrics.json", "roc.png")
+
+
 def cmd_embed_train(args: argparse.Namespace) -> int:
     from effnet import distributed
-    from effnet.run_lock import run_lock
 
-    out = Path(args.out)
     context = distributed.init(args.device)  # under torchrun: DDP, rank 0 writes and prints
-    with run_lock(out if context.is_main else None):  # one `effnet embed-train` per --out
-        return _embed_train(args, out, context)
+    return run_training(
+        args,
+        context,
+        EMBED_RUN_FILES,
+        lambda: _embed_train(args),
+        lambda trained: _embed_report(args, *trained),
+    )
 
 
-def _embed_train(args: argparse.Namespace, out: Path, context) -> int:
-    import shutil
+def _embed_train(args: argparse.Namespace) -> tuple:
+    """(embedder, training identities, held-out identities or None) trained as ``args`` say."""
+    from effnet import embedder
 
-    from effnet import distributed, embedder
-    from effnet.checkpoint import write_json
-    from effnet.cli.train import run_options
-    from effnet.train_state import FOLDER
-
-    if ((out / FOLDER).exists() or (out / "config.json").exists()) and not (args.resume or args.overwrite):
-        raise ValueError(
-            f"{out} already holds a run; pass --resume to continue it, --overwrite to start over"
-        )
-    if args.overwrite and not args.resume and context.is_main:
-        for name in ("config.json", "model.safetensors", "history.json", "metrics.json", "roc.png"):
-            (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / FOLDER, ignore_errors=True)
-    distributed.barrier()
     train, held_out = _identities(args.data_dir, args.val_identities, args.seed)
     margins = (
         tuple(args.margins)
         if args.margins and len(args.margins) == 3
         else (args.margins[0] if args.margins else None)
     )
-    try:
-        model = embedder.create(
-            train,
-            backbone=args.backbone,
-            head=args.head,
-            loss=args.loss,
-            embedding_dim=args.embedding_dim,
-            input_size=args.input_size,
-            epochs=args.epochs,
-            validation_data=held_out,
-            model_dir=out,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            margins=margins,
-            scale=args.scale,
-            margin_warmup_epochs=args.margin_warmup_epochs,
-            easy_margin=args.easy_margin,
-            flip=not args.no_flip,
-            crop_scale=args.crop_scale,
-            pretrained=not args.scratch,
-            freeze_bn={"yes": True, "no": False}.get(args.freeze_bn, args.freeze_bn),
-            drop_path_rate=args.drop_path_rate,
-            num_workers=args.workers,
-            run_options=run_options(args),
-            **({} if args.clip_grad_norm is None else {"clip_grad_norm": args.clip_grad_norm or None}),
-        )
-    except KeyboardInterrupt:
-        if context.is_main:
-            print(
-                f"\ninterrupted: the last checkpoint is saved in {out}; continue with --resume",
-                file=sys.stderr,
-            )
-        return 130
-    distributed.shutdown()
-    if not context.is_main:
-        return 0
+    model = embedder.create(
+        train,
+        backbone=args.backbone,
+        head=args.head,
+        loss=args.loss,
+        embedding_dim=args.embedding_dim,
+        input_size=args.input_size,
+        epochs=args.epochs,
+        validation_data=held_out,
+        model_dir=Path(args.out),
+        seed=args.seed,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        margins=margins,
+        scale=args.scale,
+        margin_warmup_epochs=args.margin_warmup_epochs,
+        easy_margin=args.easy_margin,
+        flip=not args.no_flip,
+        crop_scale=args.crop_scale,
+        pretrained=not args.scratch,
+        freeze_bn={"yes": True, "no": False}.get(args.freeze_bn, args.freeze_bn),
+        drop_path_rate=args.drop_path_rate,
+        num_workers=args.workers,
+        run_options=run_options(args),
+        **({} if args.clip_grad_norm is None else {"clip_grad_norm": args.clip_grad_norm or None}),
+    )
+    return model, train, held_out
+
+
+def _embed_report(args: argparse.Namespace, model, train, held_out) -> int:
+    """Verification and identification on the held-out identities: printed, and in metrics.json."""
+    from effnet import embedder
+    from effnet.checkpoint import write_json
+
+    out = Path(args.out)
     result: dict = {
         "model_dir": str(out),
         "best_epoch": model.best_epoch,
@@ -361,8 +352,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="seed of initialization, data order, augmentation and the held-out identities "
         "(default: %(default)s)",
     )
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    add_run_folder_arguments(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     add_run_option_arguments(p, "scale-out (run under `torchrun --nproc-per-node N -m effnet ...`)")
     p.set_defaults(func=cmd_embed_train)

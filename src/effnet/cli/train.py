@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +11,7 @@ from typing import TYPE_CHECKING
 # the parser needs only these; each command imports what it runs (torch ...) itself, so --help starts fast
 from effnet.cli.argument_types import fraction, non_negative_int, positive_float, positive_int
 from effnet.cli.output import printable
+from effnet.cli.runs import add_run_folder_arguments, add_run_option_arguments, run_options, run_training
 from effnet.image_classifier.hparams import FINE_TUNING_EPOCHS, FROZEN_EPOCHS, HParams
 
 if TYPE_CHECKING:
@@ -106,22 +105,6 @@ def _used(part) -> list[str]:
     return [path for path in part.paths if path not in skipped]
 
 
-def run_options(args: argparse.Namespace):
-    """`RunOptions` from the flags of `add_run_option_arguments`."""
-    from effnet.image_classifier.fine_tuning import RunOptions
-
-    return RunOptions(
-        precision=args.precision,
-        channels_last=args.channels_last,
-        compile=args.compile,
-        sync_bn=args.sync_bn,
-        accumulate=args.accumulate,
-        checkpoint_every=args.checkpoint_every,
-        keep_checkpoints=args.keep_checkpoints,
-        device=args.device,
-    )
-
-
 def _hparam_overrides(args: argparse.Namespace) -> dict:
     freeze = {"auto": "auto", "yes": True, "no": False}[args.freeze_bn]
     values = {
@@ -137,38 +120,24 @@ def _hparam_overrides(args: argparse.Namespace) -> dict:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from effnet import distributed
-    from effnet.run_lock import run_lock
 
-    out = Path(args.out)
     args.fine_tune = args.fine_tune or args.from_scratch  # from scratch trains the whole network
-    context = distributed.init(args.device) if args.fine_tune else distributed.DistContext()
-    if distributed._env_int("WORLD_SIZE", 1) > 1 and not args.fine_tune:
+    if distributed.world_size() > 1 and not args.fine_tune:
         raise ValueError(
             "torchrun runs --fine-tune only: a frozen backbone trains a linear head in seconds on one process"
         )
-    with run_lock(out if context.is_main else None):  # one `effnet train` per --out
-        return _train(args, out, context)
+    context = distributed.init(args.device) if args.fine_tune else distributed.DistContext()
+    return run_training(
+        args, context, RUN_FILES, lambda: _train(args, context), lambda trained: _report(args, *trained)
+    )
 
 
-def _train(args: argparse.Namespace, out: Path, context) -> int:
-    from effnet import distributed
-    from effnet.checkpoint import write_json
-    from effnet.image_classifier import DataLoader, ModelSpec, create
+def _train(args: argparse.Namespace, context) -> tuple:
+    """(classifier, train, validation, test, folder entries left out, seconds) of a classifier trained as
+    ``args`` say."""
+    from effnet.image_classifier import ModelSpec, create
     from effnet.image_classifier.model_spec import get as get_spec
-    from effnet.image_classifier.training import CHECKPOINT
-    from effnet.train_state import FOLDER
 
-    started_before = any((out / name).exists() for name in (CHECKPOINT, FOLDER, "config.json"))
-    if started_before and not (args.resume or args.overwrite):
-        raise ValueError(
-            f"{out} already holds a run; pass --resume to continue it, --overwrite to start over, "
-            "or choose another --out"
-        )
-    if args.overwrite and not args.resume and context.is_main:
-        for name in (CHECKPOINT, *RUN_FILES):
-            (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / FOLDER, ignore_errors=True)
-    distributed.barrier()
     train, val, test, description, left_out = _load_data(args)
     if context.is_main:
         print(
@@ -179,33 +148,31 @@ def _train(args: argparse.Namespace, out: Path, context) -> int:
     if args.image_size is not None:
         spec = ModelSpec(spec.name, spec.config, (args.image_size, args.image_size))
     began = time.perf_counter()
-    try:
-        classifier = create(
-            train,
-            model_spec=spec,
-            validation_data=val,
-            batch_size=args.batch_size,
-            epochs=args.epochs,
-            train_whole_model=args.fine_tune,
-            pretrained=False if args.from_scratch else None,
-            use_augmentation=args.augment,
-            learning_rate=args.learning_rate,
-            seed=args.seed,
-            model_dir=out,
-            run_options=run_options(args),
-            **_hparam_overrides(args),
-        )
-    except KeyboardInterrupt:
-        if context.is_main:
-            print(
-                f"\ninterrupted: the last checkpoint is saved in {out}; continue with --resume",
-                file=sys.stderr,
-            )
-        return 130
-    seconds = time.perf_counter() - began
-    distributed.shutdown()
-    if not context.is_main:
-        return 0
+    classifier = create(
+        train,
+        model_spec=spec,
+        validation_data=val,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        train_whole_model=args.fine_tune,
+        pretrained=False if args.from_scratch else None,
+        use_augmentation=args.augment,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        model_dir=Path(args.out),
+        run_options=run_options(args),
+        **_hparam_overrides(args),
+    )
+    return classifier, train, val, test, left_out, time.perf_counter() - began
+
+
+def _report(args: argparse.Namespace, classifier, train, val, test, left_out, seconds: float) -> int:
+    """Print (and write to the run folder) how the trained classifier does on the test or validation split."""
+    from effnet.checkpoint import write_json
+    from effnet.image_classifier import DataLoader
+    from effnet.report import format_metrics_table
+
+    out = Path(args.out)
     if not isinstance(train, DataLoader):  # packed shards: no file paths to list in a report
         best = classifier.history[classifier.best_epoch - 1] if classifier.history else {}
         accuracy = best.get("val_accuracy")
@@ -226,7 +193,7 @@ def _train(args: argparse.Namespace, out: Path, context) -> int:
         print(f"trained in {seconds:.1f} s; saved to {out} (no test or validation split to evaluate on)")
         return 0
     info = {
-        "model": spec.name,
+        "model": classifier.model_spec.name,
         "dataset": str(args.data_dir),
         "evaluated on": "test split" if test else "validation split",
         "images (train / val / test)": " / ".join(str(len(d)) if d else "0" for d in (train, val, test)),
@@ -242,8 +209,6 @@ def _train(args: argparse.Namespace, out: Path, context) -> int:
         "seed": args.seed,
     }
     report = write_run_report(out, classifier, evaluation, metrics, info)
-    from effnet.report import format_metrics_table
-
     print(format_metrics_table(metrics))
     print(f"\ntrained in {seconds:.1f} s; model, labels.txt, metrics.json and {report.name} in {out}")
     return 0
@@ -294,47 +259,6 @@ def add_scale_out_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_run_option_arguments(p: argparse.ArgumentParser, title: str):
-    """The flags that make `RunOptions` (`run_options`), shared by the training commands; the group."""
-    g = p.add_argument_group(title)
-    g.add_argument(
-        "--accumulate",
-        type=positive_int,
-        default=1,
-        help="micro-steps per optimizer step (the batch stays global; default: %(default)s)",
-    )
-    g.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm: statistics over the global batch")
-    g.add_argument(
-        "--precision",
-        choices=("fp32", "bf16", "fp16"),
-        default="fp32",
-        help="autocast precision: bf16 on CUDA or a CPU with AVX512-BF16 / AMX (Arm: BF16), fp16 on CUDA "
-        "(default: %(default)s)",
-    )
-    g.add_argument(
-        "--channels-last",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="NHWC memory format (default: on)",
-    )
-    g.add_argument("--compile", action="store_true", help="torch.compile the model")
-    g.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
-    g.add_argument(
-        "--checkpoint-every",
-        type=non_negative_int,
-        default=0,
-        metavar="STEPS",
-        help="checkpoint every STEPS steps too (default: %(default)s: at the end of each epoch only)",
-    )
-    g.add_argument(
-        "--keep-checkpoints",
-        type=positive_int,
-        default=2,
-        help="step checkpoints kept (default: %(default)s)",
-    )
-    return g
-
-
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a classifier on a folder of images (one sub-folder per class)")
     p.add_argument(
@@ -375,8 +299,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--seed", type=non_negative_int, default=HParams.seed, help="random seed (default: %(default)s)"
     )
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    add_run_folder_arguments(p)
     p.add_argument(
         "--dropout-rate",
         type=fraction,

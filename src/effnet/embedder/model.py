@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from effnet import distributed
-from effnet.checkpoint import atomic_path, invalid_config, load_run_weights, read_json, write_json
+from effnet.checkpoint import atomic_path, invalid_config, read_json, write_json
 from effnet.data import ImageDataset
 from effnet.embedder.embedding import embed_paths
 from effnet.embedder.hparams import EmbedderHParams
@@ -21,10 +21,12 @@ from effnet.embedder.losses import make_loss
 from effnet.embedder.metrics import identification, pair_scores, plot_roc, verification_metrics
 from effnet.embedder.pairs import Pairs, read_csv_pairs, read_lfw_pairs, sample_pairs
 from effnet.embedder.training import train_embedder
-from effnet.image_classifier.fine_tuning import RunOptions
-from effnet.image_classifier.training import sigterm_as_interrupt
-from effnet.models.embedding import BN_EPS, EmbeddingNet, create_embedder
+from effnet.factory import create_embedder
+from effnet.models.embedding import BN_EPS, EmbeddingNet
 from effnet.run_lock import run_lock
+from effnet.training.control import sigterm_as_interrupt
+from effnet.training.options import RunOptions
+from effnet.weights.load import load_run_weights
 
 if TYPE_CHECKING:
     from effnet.export.quantization import QuantizationConfig
@@ -220,7 +222,7 @@ def create(
     (``model_dir/checkpoints``) after every epoch, and every ``run_options.checkpoint_every`` steps;
     calling `create` again with the same settings resumes from the last one, mid-epoch too (Ctrl-C and
     SIGTERM write one), and the trained model is saved there. ``run_options``: a
-    `effnet.image_classifier.fine_tuning.RunOptions` (``precision`` "bf16"/"fp16", ``accumulate``,
+    `effnet.training.RunOptions` (``precision`` "bf16"/"fp16", ``accumulate``,
     ``checkpoint_every``, ``keep_checkpoints``, ``device``), as for the classifier. Under torchrun every
     rank calls this (DDP; see `effnet.embedder.training`); ``batch_size`` is then the global batch. Other
     keyword arguments set `EmbedderHParams` fields (``learning_rate``, ``batch_size``, ``pretrained``,

@@ -24,7 +24,7 @@ _EXPORTS = {
     "create": "effnet.image_classifier.classifier",
     "load": "effnet.image_classifier.classifier",
     "ExportFormat": "effnet.image_classifier.exporting",
-    "RunOptions": "effnet.image_classifier.fine_tuning",
+    "RunOptions": "effnet.training.options",
     "HParams": "effnet.image_classifier.hparams",
     "ModelSpec": "effnet.image_classifier.model_spec",
     "PretrainedWeightsError": "effnet.weights.missing",
@@ -51,9 +51,9 @@ if TYPE_CHECKING:
     from effnet.image_classifier import model_spec
     from effnet.image_classifier.classifier import ImageClassifier, create, load
     from effnet.image_classifier.exporting import ExportFormat
-    from effnet.image_classifier.fine_tuning import RunOptions
     from effnet.image_classifier.hparams import HParams
     from effnet.image_classifier.model_spec import ModelSpec
+    from effnet.training.options import RunOptions
     from effnet.weights.missing import PretrainedWeightsError
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -17,7 +17,6 @@ from torch import nn
 from effnet.checkpoint import (
     atomic_path,
     invalid_config,
-    load_run_weights,
     read_json,
     write_json,
     write_text,
@@ -31,19 +30,18 @@ from effnet.image_classifier.metrics import detailed_metrics
 from effnet.image_classifier.model_spec import ModelSpec, hub_not_used
 from effnet.image_classifier.model_spec import get as get_spec
 from effnet.image_classifier.training import (
-    epoch_seed,
     evaluate_network,
     extract_features,
     predict_logits,
-    sigterm_as_interrupt,
-    single_thread,
     train_linear_head,
 )
 from effnet.models import EfficientNet
 from effnet.models.spec import config_from_dict, config_to_dict
 from effnet.run_lock import run_lock
-from effnet.train_state import StepCheckpoints
-from effnet.weights.load import METADATA_KEY
+from effnet.training.checkpoints import StepCheckpoints
+from effnet.training.control import sigterm_as_interrupt, single_thread
+from effnet.training.schedule import epoch_seed
+from effnet.weights.load import METADATA_KEY, load_run_weights
 
 log = logging.getLogger(__name__)
 FORMAT = "effnet.image_classifier/1"
@@ -297,7 +295,7 @@ def create(
     ``model_dir`` and settings resumes from the last complete epoch (Ctrl-C and SIGTERM keep it).
     Other keyword arguments set `HParams` fields (``weight_decay``, ``color_jitter``, ``freeze_bn`` ...).
 
-    ``run_options``: a `fine_tuning.RunOptions` (precision, channels_last, compile, sync_bn, accumulate,
+    ``run_options``: a `effnet.training.RunOptions` (precision, channels_last, compile, sync_bn, accumulate,
     checkpoint_every, keep_checkpoints, device). Under torchrun every rank calls `create` with the same
     arguments; fine-tuning runs DistributedDataParallel with ``batch_size`` as the global batch, and only
     rank 0 writes ``model_dir``. ``train_data`` may also be a `effnet.data.shards.ShardDataset`.

@@ -1,21 +1,17 @@
-"""Training loops: a linear head on cached backbone features (frozen backbone), and full fine-tuning.
+"""Training a linear head on cached backbone features (frozen backbone), and evaluating a classifier.
 
-Both keep the best epoch on validation data, checkpoint atomically, and resume to the same result as an
-uninterrupted run: randomness (data order, augmentation, dropout) is drawn from seeds derived from (seed,
-epoch), never from state carried across epochs. The head checkpoints after every epoch; fine-tuning (in
-`fine_tuning`, on one process or many) checkpoints every N steps and resumes mid-epoch.
+The head keeps the best epoch on validation data, checkpoints after every epoch (`effnet.training`'s
+checkpoint format) and resumes to the same result as an uninterrupted run: its randomness (data order,
+dropout) is drawn from seeds derived from (seed, epoch). Fine-tuning the whole network runs the shared loop
+(`effnet.image_classifier.fine_tuning`).
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
-import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,154 +20,30 @@ from torch import nn
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from effnet.checkpoint import load_torch, save_torch
 from effnet.data import EvalTransform, ImageDataset
 from effnet.image_classifier.hparams import HParams
 from effnet.models import EfficientNet
+from effnet.training.checkpoints import LEGACY_FILE, StepCheckpoints, resume_training, training_state
+from effnet.training.control import sigterm_as_interrupt, single_thread
+from effnet.training.history import History
+from effnet.training.schedule import epoch_seed, make_optimizer, warmup_cosine
 
 log = logging.getLogger(__name__)
-CHECKPOINT = "checkpoint.pt"
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch) % 2**31
-
-
-@dataclass
-class History:
-    """Per-epoch metrics and the best epoch so far."""
-
-    epochs: list[dict] = field(default_factory=list)
-    best_epoch: int | None = None
-    best_state: dict | None = None
-
-    def record(self, row: dict, state: Callable[[], dict]) -> bool:
-        """Add an epoch; keep its weights if it is the best on validation (else the latest). True if best."""
-        self.epochs.append(row)
-        if self.best_epoch is None:
-            is_best = True
-        elif row.get("val_accuracy") is None:
-            is_best = True  # without validation data the last epoch is kept
-        else:
-            best = self.epochs[self.best_epoch - 1]
-            is_best = (row["val_accuracy"], -row["val_loss"]) > (best["val_accuracy"], -best["val_loss"])
-        if is_best:
-            self.best_epoch = row["epoch"]
-            self.best_state = copy.deepcopy(state())
-        return is_best
-
-    def to_dict(self) -> dict:
-        return {"epochs": self.epochs, "best_epoch": self.best_epoch, "best_state": self.best_state}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> History:
-        return cls(data["epochs"], data["best_epoch"], data["best_state"])
-
-
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """Run tiny ops on one thread: a linear head's matmuls gain nothing from threads, and with other work
-    on the cores the thread pool's spinning made head training 13x slower (10 s vs 0.7 s, 2-core CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a scheduler, `kill`) stops training like Ctrl-C: after the last complete checkpoint."""
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
-    """Learning-rate factor: linear warm-up, then cosine decay to zero."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
-def make_optimizer(module: nn.Module, hp: HParams, backbone_lr_scale: float = 1.0) -> torch.optim.Optimizer:
-    """SGD with momentum; no weight decay on biases and BatchNorm parameters; everything but the
-    classifier learns at ``backbone_lr_scale`` times the learning rate (a pretrained backbone needs
-    smaller steps than a new head)."""
-    head = {id(p) for p in getattr(module, "classifier", nn.Identity()).parameters()}
-    groups: dict[tuple[bool, bool], list] = {}
-    for param in module.parameters():
-        if param.requires_grad:
-            groups.setdefault((param.ndim <= 1, id(param) in head), []).append(param)
-    return torch.optim.SGD(
-        [
-            {
-                "params": params,
-                "weight_decay": 0.0 if no_decay else hp.weight_decay,
-                "lr": hp.learning_rate * (1.0 if is_head else backbone_lr_scale),
-            }
-            for (no_decay, is_head), params in groups.items()
-        ],
-        lr=hp.learning_rate,
-        momentum=hp.momentum,
-    )
-
-
-class RunCheckpoint:
-    """The checkpoint of one training run in ``model_dir``: written after every epoch, read to resume.
-
-    ``fingerprint`` identifies the run (model, data, settings): a checkpoint of another run is refused
-    rather than silently continued.
-    """
-
-    def __init__(self, model_dir: Path | None, fingerprint: dict) -> None:
-        self.path = model_dir / CHECKPOINT if model_dir is not None else None
-        self.fingerprint = fingerprint
-
-    def resume(self, module: nn.Module, optimizer, scheduler) -> tuple[History, int]:
-        """Restore the last complete epoch into the given objects; (history, first epoch to run)."""
-        if self.path is None or not self.path.is_file():
-            return History(), 1
-        state = load_torch(self.path, "delete it (effnet train: --overwrite) to start the run over")
-        if not isinstance(state, dict) or state.get("fingerprint") != self.fingerprint:
-            raise ValueError(
-                f"{self.path} belongs to another run (different model, data or settings); "
-                "use a new output folder, or delete the checkpoint to start over"
-            )
-        module.load_state_dict(state["module"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        log.info("resuming after epoch %d", state["epoch"])
-        return History.from_dict(state["history"]), state["epoch"] + 1
-
-    def save(self, epoch: int, module: nn.Module, optimizer, scheduler, history: History) -> None:
-        if self.path is None:
-            return
-        state = {
-            "fingerprint": self.fingerprint,
-            "epoch": epoch,
-            "module": module.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "history": history.to_dict(),
-        }
-        save_torch(state, self.path)
+CHECKPOINT = LEGACY_FILE  # where effnet before `effnet.training` kept the head's checkpoint
+# moved to effnet.training; importable from here as before
+__all__ = [
+    "CHECKPOINT",
+    "History",
+    "epoch_seed",
+    "evaluate_network",
+    "extract_features",
+    "make_optimizer",
+    "predict_logits",
+    "sigterm_as_interrupt",
+    "single_thread",
+    "train_linear_head",
+    "warmup_cosine",
+]
 
 
 def extract_features(
@@ -242,8 +114,9 @@ def train_linear_head(
         optimizer, warmup_cosine(hp.warmup_steps, steps * hp.epochs)
     )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=hp.label_smoothing)
-    checkpoint = RunCheckpoint(model_dir, fingerprint)
-    history, start = checkpoint.resume(head, optimizer, scheduler)
+    checkpoints = StepCheckpoints(model_dir, fingerprint, legacy=True)
+    state = resume_training(checkpoints, head, optimizer, scheduler)
+    history, start = (History.from_dict(state["history"]), state["epoch"]) if state else (History(), 1)
 
     bar = tqdm(
         range(start, hp.epochs + 1), desc="training head", unit="epoch", initial=start - 1, total=hp.epochs
@@ -279,7 +152,9 @@ def train_linear_head(
         bar.set_postfix(
             loss=f"{row['train_loss']:.3f}", val_acc="-" if val_accuracy is None else f"{val_accuracy:.3f}"
         )
-        checkpoint.save(epoch, head, optimizer, scheduler, history)
+        checkpoints.save(
+            epoch * steps, training_state(head, optimizer, scheduler, None, history, epoch + 1, 0)
+        )
     head.load_state_dict(history.best_state)
     linear = head[1]
     folded = nn.Linear(x.shape[1], num_classes)
@@ -287,13 +162,6 @@ def train_linear_head(
         folded.weight.copy_(linear.weight / std)
         folded.bias.copy_(linear.bias - (linear.weight * (mean / std)).sum(1))
     return folded, history
-
-
-def fine_tune(*args, **kwargs) -> History:
-    """Fine-tune the whole network: see `effnet.image_classifier.fine_tuning.fine_tune`."""
-    from effnet.image_classifier.fine_tuning import fine_tune as run
-
-    return run(*args, **kwargs)
 
 
 def predict_logits(

@@ -16,6 +16,7 @@ _EXPORTS = {
     "get_config": "effnet.models.registry",
     "list_models": "effnet.models.registry",
     "scale": "effnet.models.registry",
+    "is_iresnet": "effnet.models.families.iresnet",
     "ArchSpec": "effnet.models.spec",
     "BlockSpec": "effnet.models.spec",
     "ModelConfig": "effnet.models.spec",
@@ -33,6 +34,7 @@ __all__ = [
     "build_model",
     "compound",
     "get_config",
+    "is_iresnet",
     "list_models",
     "round_channels",
     "round_repeats",
@@ -40,6 +42,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from effnet.models.families.iresnet import is_iresnet
     from effnet.models.network import EfficientNet, FeatureInfo
     from effnet.models.registry import FAMILIES, build_model, compound, get_config, list_models, scale
     from effnet.models.spec import ArchSpec, BlockSpec, ModelConfig, round_channels, round_repeats

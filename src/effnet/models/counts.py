@@ -14,11 +14,11 @@ def measure(name: str) -> tuple[int, int]:
     """(params, MACs) of the named model, built on the meta device (shapes only, no memory) and profiled."""
     import torch
 
-    from effnet.factory import create_model
+    from effnet.models.registry import build_model
     from effnet.profiling import profile
 
     with torch.device("meta"):
-        model = create_model(name)
+        model = build_model(name)
     counted = profile(model)
     return counted.params, counted.macs
 

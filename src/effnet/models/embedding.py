@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from effnet.models.families.iresnet import is_iresnet
 from effnet.models.spec import EMBEDDING_HEADS as HEADS
 
 BN_EPS = 1e-5  # arcface_torch's BatchNorm eps in heads and IResNet
@@ -169,46 +170,34 @@ def final_map(backbone: nn.Module, input_size: tuple[int, int]) -> tuple[int, in
     return int(out.shape[1]), int(out.shape[2]), int(out.shape[3])
 
 
-def create_embedder(
-    backbone: str | nn.Module = "efficientnet_lite0",
+def attach_embedding_head(
+    backbone: nn.Module,
     head: str = "gdc",
     embedding_dim: int = 512,
     input_size: int | tuple[int, int] = 112,
     dropout: float = 0.0,
     reduce_channels: int | None = None,
-    pretrained: bool = False,
     head_bn_eps: float | None = None,
-    **backbone_kwargs,
 ) -> EmbeddingNet:
-    """A recognition model: ``backbone`` (a name from `effnet.list_models()` or a built model with
-    ``forward_features``) + an embedding ``head`` ("gap", "gdc" or "flatten") at ``input_size``.
+    """``backbone`` (a built effnet model with ``forward_features``) + an embedding ``head`` ("gap", "gdc" or
+    "flatten") at ``input_size``: `effnet.create_embedder` without the name lookup and weights loading.
 
-    ``pretrained`` loads the backbone's published weights (the Lite0-2 weights are bundled). An IResNet
-    backbone's own E head is dropped (its body ends at layer4) and replaced by ``head``; ``head="flatten"``
-    rebuilds it exactly.
-
-    ``head_bn_eps``: the eps of the gdc / flatten heads' BatchNorm over the feature channels; by default
-    `HEAD_BN_EPS` (1e-3: int8 files keep more of the float embedding), and arcface_torch's 1e-5 for
-    IResNet + flatten, its own head.
+    An IResNet backbone's own E head is dropped (its body ends at layer4) and replaced by ``head``;
+    ``head="flatten"`` rebuilds it exactly. ``head_bn_eps``: the eps of the gdc / flatten heads' BatchNorm
+    over the feature channels; by default `HEAD_BN_EPS`, and arcface_torch's 1e-5 for IResNet + flatten,
+    its own head.
     """
-    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-    if isinstance(backbone, str):
-        from effnet.factory import create_model
-
-        backbone = create_model(
-            backbone, num_classes=0, pretrained=pretrained, input_size=size, **backbone_kwargs
-        )
-    elif not hasattr(backbone, "forward_features") or not hasattr(backbone, "preprocessing"):
+    if not hasattr(backbone, "forward_features") or not hasattr(backbone, "preprocessing"):
         raise TypeError(
             f"backbone must be a model name or an effnet model with forward_features and preprocessing, "
             f"got {type(backbone).__name__}"
         )
-    else:
-        backbone.preprocessing = backbone.preprocessing.with_size(size)
-    is_iresnet = hasattr(backbone, "drop_embedding_head")
+    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    backbone.preprocessing = backbone.preprocessing.with_size(size)
+    iresnet = is_iresnet(backbone)
     if head_bn_eps is None:
-        head_bn_eps = BN_EPS if is_iresnet and head == "flatten" else HEAD_BN_EPS
-    if is_iresnet:
+        head_bn_eps = BN_EPS if iresnet and head == "flatten" else HEAD_BN_EPS
+    if iresnet:
         backbone.drop_embedding_head()
     channels, height, width = final_map(backbone, size)
     module = build_head(head, channels, (height, width), embedding_dim, dropout, reduce_channels, head_bn_eps)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from effnet.models.families import CONFIGS
 from effnet.models.families.iresnet import CONFIGS as IRESNET_CONFIGS
-from effnet.models.families.iresnet import IResNetConfig
+from effnet.models.families.iresnet import IResNetConfig, is_iresnet
 from effnet.models.spec import ArchSpec, ModelConfig, arch_overrides
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def build_model(
     """
     config = get_config(name)
     input_size = overrides.pop("input_size", None)
-    if isinstance(config, IResNetConfig):
+    if is_iresnet(config):
         overrides.pop("bn_eps", None)  # IResNet keeps its own BatchNorm eps (1e-5)
         if overrides or features_only or (padding or "symmetric") != "symmetric":
             raise ValueError(
@@ -118,7 +118,7 @@ def scale(
     Scaling EfficientNet-B0 by B3's coefficients (width 1.2, depth 1.4, 300 px) gives B3 exactly.
     """
     config = get_config(base)
-    if isinstance(config, IResNetConfig):
+    if is_iresnet(config):
         raise ValueError(f"{config.name}: compound scaling applies to the EfficientNet/MobileNet family only")
     if width <= 0 or depth <= 0:
         raise ValueError(f"width and depth multipliers must be positive, got width={width}, depth={depth}")

@@ -174,3 +174,25 @@ def adapt_input_channels(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
         return weight.sum(dim=1, keepdim=True)
     repeats = -(-in_chans // weight.shape[1])
     return weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (weight.shape[1] / in_chans)
+
+
+def load_run_weights(network: torch.nn.Module, weights_path: Path, config_path: Path) -> None:
+    """Load a run's saved weights into ``network``, built from its config file, strictly.
+
+    Raises FileNotFoundError for a missing file, and ValueError naming the file for a truncated or corrupt
+    one or for weights of other shapes than the config describes.
+    """
+    if not weights_path.is_file():
+        raise FileNotFoundError(
+            f"{weights_path}: missing; the run did not finish (continue it with --resume) or the file was "
+            "removed"
+        )
+    state, _ = read_weights(weights_path)  # a truncated or corrupt file: WeightsFileError naming it
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise ValueError(
+            f"{weights_path}: does not fit {config_path} ({lines[-1] if lines else error}); the two files "
+            "come from different runs or one was edited: restore both from one run or train again"
+        ) from None

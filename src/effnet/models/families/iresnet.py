@@ -44,3 +44,9 @@ class IResNetConfig:
 
 
 CONFIGS = tuple(IResNetConfig(name, layers) for name, layers in DEPTHS.items())
+
+
+def is_iresnet(model_or_config) -> bool:
+    """Whether ``model_or_config`` (a config from `get_config`, or a model built from one) is an IResNet: the
+    one question every caller asks, answered from the config's type."""
+    return isinstance(getattr(model_or_config, "config", model_or_config), IResNetConfig)

@@ -1,0 +1,51 @@
+"""A run folder: where a training run writes its checkpoints, model and reports; one run per folder."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from effnet import distributed
+from effnet.run_lock import run_lock
+from effnet.training.checkpoints import FOLDER, LEGACY_FILE
+
+
+def holds_run(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a run, finished (config.json) or not (checkpoints)."""
+    folder = Path(folder)
+    return any((folder / name).exists() for name in (FOLDER, LEGACY_FILE, "config.json"))
+
+
+def prepare_run_folder(
+    folder: str | Path, resume: bool, overwrite: bool, run_files: Sequence[str], is_main: bool = True
+) -> None:
+    """Make ``folder`` ready for a run: a folder that holds one needs ``resume`` (continue it) or
+    ``overwrite`` (start over: on the main process its checkpoints and ``run_files`` are removed)."""
+    folder = Path(folder)
+    if holds_run(folder) and not (resume or overwrite):
+        raise ValueError(
+            f"{folder} already holds a run; pass --resume to continue it, --overwrite to start over, "
+            "or choose another --out"
+        )
+    if overwrite and not resume and is_main:
+        for name in (LEGACY_FILE, *run_files):
+            (folder / name).unlink(missing_ok=True)
+        shutil.rmtree(folder / FOLDER, ignore_errors=True)
+
+
+@contextmanager
+def run_in_folder(
+    folder: str | Path,
+    context: distributed.DistContext,
+    resume: bool,
+    overwrite: bool,
+    run_files: Sequence[str],
+) -> Iterator[None]:
+    """One run at a time in ``folder`` (a lock held by the main process), prepared by `prepare_run_folder`
+    before any process goes on."""
+    with run_lock(folder if context.is_main else None):
+        prepare_run_folder(folder, resume, overwrite, run_files, context.is_main)
+        distributed.barrier()
+        yield
