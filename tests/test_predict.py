@@ -152,7 +152,7 @@ def test_predict_images_decodes_in_threads_and_calls_the_model_once_per_batch(
 
     import torch
 
-    import effnet.predict as predict_module
+    import effnet.data.inference as predict_module
     from effnet.predict import predict_images
 
     transform = predict_module.transforms_for(tiny_network)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
 from torch import nn
 
-from effnet.data import imagenet_labels, transforms_for
-from effnet.data.decoding import DecodedBatch, decode_batches
+from effnet.data import imagenet_labels
 from effnet.data.images import ImageSource
+from effnet.data.inference import probability_batches
 from effnet.factory import create_model
 from effnet.runtime.predictor import Prediction
 
@@ -72,34 +71,6 @@ def default_labels(model: nn.Module) -> list[str]:
     return imagenet_labels() if num_classes == 1000 else [str(i) for i in range(num_classes)]
 
 
-def probability_batches(
-    model: nn.Module,
-    images: Sequence[ImageSource],
-    batch_size: int = 32,
-    num_threads: int | None = None,
-) -> Iterator[tuple[DecodedBatch, torch.Tensor | None]]:
-    """Class probabilities (float32, one row per decoded image) of ``images``, batch by batch, with the
-    `DecodedBatch` they came from (its ``failures``: the images that could not be decoded).
-
-    As fast per image as training's feature extraction: decoding in ``num_threads`` threads (None: one
-    per CPU) a batch ahead of the model, one model call per batch under ``torch.inference_mode``, and the
-    model and its inputs in channels_last memory format (faster convolutions on CPU; the model is converted
-    in place, which changes no result).
-    """
-    transform = transforms_for(model)
-    model.eval()
-    param = next(model.parameters())
-    model.to(memory_format=torch.channels_last)
-    for batch in decode_batches(images, transform, batch_size, num_threads):
-        if batch.images is None:
-            yield batch, None
-            continue
-        x = torch.from_numpy(batch.images).to(param.device, param.dtype)
-        with torch.inference_mode():
-            logits = model(x.contiguous(memory_format=torch.channels_last))
-        yield batch, logits.float().softmax(dim=1).cpu()
-
-
 def image_name(image: ImageSource, position: int) -> str:
     """How results name an image: its path, else its position in the input."""
     return str(image) if isinstance(image, str) or hasattr(image, "__fspath__") else f"image {position}"
@@ -115,7 +86,7 @@ def predict_images(
 ) -> list[ImageResult]:
     """Classify images (paths, PIL images or arrays); an unreadable file gets an error entry, the rest are
     still predicted. Uses ``model.preprocessing`` (the one its weights were evaluated with); batched and
-    decoded in threads as `probability_batches` says."""
+    decoded in threads as `effnet.data.inference.probability_batches` says."""
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     labels = list(labels) if labels is not None else default_labels(model)

@@ -118,13 +118,13 @@ class ImageClassifier:
     ) -> list[list[tuple]]:
         """For each image, the ``k`` most likely (label, probability) pairs. ``data`` is a dataset, or a list
         of image paths / PIL images / arrays (decoded in threads, a batch ahead of the model: see
-        `effnet.predict.probability_batches`); an image of the list that cannot be decoded is a ValueError
-        naming it."""
+        `effnet.data.inference.probability_batches`); an image of the list that cannot be decoded is a
+        ValueError naming it."""
         if isinstance(data, ImageDataset):
             logits, _ = predict_logits(self.network, data, batch_size, self.hparams.num_workers)
             probabilities = logits.softmax(1)
         else:
-            from effnet.predict import probability_batches
+            from effnet.data.inference import probability_batches
 
             rows = []
             for batch, batch_probabilities in probability_batches(self.network, list(data), batch_size):
