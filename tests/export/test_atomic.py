@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from effnet.export import ExportCheckError, export_onnx, export_tflite
+from effnet.export import checks as export_checks
 from effnet.export import onnx as onnx_export
 from effnet.export import tflite as tflite_export
 
@@ -31,7 +32,7 @@ def test_failed_check_keeps_the_previous_file(small_model, reuse_onnx_conversion
     def failing_check(*args, **kwargs):
         raise ExportCheckError(f"{kwargs['target']}: outputs differ")
 
-    monkeypatch.setattr(onnx_export, "check_export", failing_check)
+    monkeypatch.setattr(export_checks, "check_export", failing_check)
     with pytest.raises(ExportCheckError, match="outputs differ"):
         export_onnx(small_model, target)
     assert target.read_bytes() == b"the previous export"

@@ -247,3 +247,31 @@ def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
     norms = np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
     return float(((a * b).sum(axis=1) / norms).mean())
+
+
+def check_and_publish(
+    predictor: Predictor,
+    staged: Path,
+    model: nn.Module,
+    data: ExportData,
+    target: Path,
+    file_format: str,
+    config: QuantizationConfig | None,
+    portable: bool = False,
+) -> ExportedPath:
+    """The last step of every export: `check_export` the staged file (run by ``predictor``) against
+    ``model``, then move it to ``target``; the returned path carries the check."""
+    from effnet.export.files import publish
+
+    check = check_export(
+        predictor,
+        model,
+        data,
+        target=target,
+        file_format=file_format,
+        quantization=config.mode if config is not None else "none",
+        finetuned=bool(config and config.finetune_steps),
+        gptq=bool(config and config.rounding_for(portable) == "gptq"),
+    )
+    publish(staged, target)
+    return ExportedPath.with_check(target, check)

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from effnet.export.bias_correction import channel_means, correct_biases
-from effnet.export.checks import ExportedPath, check_export, export_data
-from effnet.export.files import destination, one_line_failure, publish, staging_folder
+from effnet.export.checks import ExportedPath, check_and_publish, export_data
+from effnet.export.files import destination, one_line_failure, staging_folder
 from effnet.export.metadata import metadata_for
 from effnet.export.qat import network_to_quantize
 from effnet.export.quantization import QuantizationConfig, resolve_quantization
@@ -121,18 +121,9 @@ def export_onnx(
             entry.key, entry.value = key, value
         onnx.save(proto, staged)
         seal_onnx(staged)  # SHA-256 of the model bytes, checked by effnet.runtime.load
-        check = check_export(
-            OnnxPredictor(staged),
-            network,
-            data,
-            target=target,
-            file_format="onnx",
-            quantization=quantization,
-            finetuned=bool(config and config.finetune_steps),
-            gptq=bool(config and config.rounding_for(portable) == "gptq"),
+        return check_and_publish(
+            OnnxPredictor(staged), staged, network, data, target, "onnx", config, portable
         )
-        publish(staged, target)
-    return ExportedPath.with_check(target, check)
 
 
 def _torch_to_onnx(network: nn.Module, file: Path, dynamic_batch: bool, opset: int, output: str) -> None:

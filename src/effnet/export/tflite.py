@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from effnet.export.bias_correction import CORRECTION_IMAGES, channel_means, correct_biases
-from effnet.export.checks import ExportedPath, check_export, export_data
-from effnet.export.files import destination, one_line_failure, publish, staging_folder
+from effnet.export.checks import ExportedPath, check_and_publish, export_data
+from effnet.export.files import destination, one_line_failure, staging_folder
 from effnet.export.metadata import metadata_for
 from effnet.export.qat import network_to_quantize
 from effnet.export.quantization import MIN_ACTIVATION_RANGE, QuantizationConfig, resolve_quantization
@@ -102,18 +102,7 @@ def export_tflite(
                 quantized = _quantize(float_file.read_bytes(), config, data.calibration, network, reference)
             staged.write_bytes(quantized)
         append_tflite_metadata(staged, metadata)
-        check = check_export(
-            TFLitePredictor(staged),
-            network,
-            data,
-            target=target,
-            file_format="tflite",
-            quantization=quantization_name,
-            finetuned=bool(config and config.finetune_steps),
-            gptq=bool(config and config.rounding_for(False) == "gptq"),
-        )
-        publish(staged, target)
-    return ExportedPath.with_check(target, check)
+        return check_and_publish(TFLitePredictor(staged), staged, network, data, target, "tflite", config)
 
 
 def _torch_to_tflite(litert_torch: Any, network: nn.Module, file: Path) -> None:

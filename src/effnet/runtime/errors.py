@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class ModelFileError(ValueError):
     """An exported model file that cannot be loaded: missing, truncated, not a model, or of an unknown kind.
@@ -19,3 +24,19 @@ def short_reason(error: BaseException) -> str:
     text = str(error).strip()
     line = text.splitlines()[0] if text else type(error).__name__
     return line if len(line) <= 200 else line[:197] + "..."
+
+
+def check_one_input_one_output(path: str, inputs: int, outputs: int, fix: str) -> None:
+    """A classifier or embedder file has one image input and one output; anything else is a ModelFileError."""
+    if inputs != 1 or outputs != 1:
+        raise ModelFileError(
+            path, f"has {inputs} inputs and {outputs} outputs, expected one image input and one output", fix
+        )
+
+
+def metadata_or_error(path: str, read: Callable[[], T], fix: str) -> T:
+    """``read()`` (the file's effnet metadata); its ValueError becomes a ModelFileError naming the file."""
+    try:
+        return read()
+    except ValueError as error:
+        raise ModelFileError(path, str(error).removeprefix(f"{path}: "), fix) from None

@@ -9,7 +9,7 @@ import numpy as np
 
 from effnet.preprocessing import Preprocessing
 from effnet.runtime.cpu import cpu_info
-from effnet.runtime.errors import ModelFileError, short_reason
+from effnet.runtime.errors import ModelFileError, check_one_input_one_output, metadata_or_error, short_reason
 from effnet.runtime.metadata import ModelMetadata
 from effnet.runtime.optional import import_optional
 from effnet.runtime.predictor import Predictor, TensorSpec, default_num_threads
@@ -53,17 +53,9 @@ class OnnxPredictor(Predictor):
             options.add_session_config_entry("session.x64quantprecision", "1")
             self._session = ort.InferenceSession(name, options, providers=["CPUExecutionProvider"])
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelFileError(
-                name,
-                f"has {len(inputs)} inputs and {len(outputs)} outputs, expected one image input and one "
-                "output",
-                _FIX,
-            )
-        try:
-            metadata = ModelMetadata.from_onnx_props(self._session.get_modelmeta().custom_metadata_map, name)
-        except ValueError as error:
-            raise ModelFileError(name, str(error).removeprefix(f"{name}: "), _FIX) from None
+        check_one_input_one_output(name, len(inputs), len(outputs), _FIX)
+        props = self._session.get_modelmeta().custom_metadata_map
+        metadata = metadata_or_error(name, lambda: ModelMetadata.from_onnx_props(props, name), _FIX)
         super().__init__(
             name, _spec(name, inputs[0]), _spec(name, outputs[0]), metadata, threads, preprocessing, labels
         )

@@ -10,7 +10,7 @@ import numpy as np
 
 from effnet.preprocessing import Preprocessing
 from effnet.quiet import native_stderr_captured
-from effnet.runtime.errors import ModelFileError, short_reason
+from effnet.runtime.errors import ModelFileError, check_one_input_one_output, metadata_or_error, short_reason
 from effnet.runtime.metadata import read_tflite_metadata
 from effnet.runtime.optional import import_optional
 from effnet.runtime.predictor import Predictor, TensorSpec, default_num_threads
@@ -46,17 +46,8 @@ class TFLitePredictor(Predictor):
                 name, f"not a readable .tflite model ({short_reason(error)})", _FIX
             ) from None
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelFileError(
-                name,
-                f"has {len(inputs)} inputs and {len(outputs)} outputs, expected one image input and one "
-                "output",
-                _FIX,
-            )
-        try:
-            metadata = read_tflite_metadata(name)
-        except ValueError as error:
-            raise ModelFileError(name, str(error).removeprefix(f"{name}: "), _FIX) from None
+        check_one_input_one_output(name, len(inputs), len(outputs), _FIX)
+        metadata = metadata_or_error(name, lambda: read_tflite_metadata(name), _FIX)
         self._input_index = inputs[0]["index"]
         self._output_index = outputs[0]["index"]
         super().__init__(name, _spec(inputs[0]), _spec(outputs[0]), metadata, threads, preprocessing, labels)
