@@ -9,7 +9,7 @@ from effnet.cli import main
 @pytest.fixture(scope="module")
 def run(digits_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "digits-lite0"
-    code = main(["train", str(digits_folder), "--out", str(out), "--image-size", "64", "--epochs", "8"])
+    code = main(["train", str(digits_folder), "--out", str(out), "--image-size", "32", "--epochs", "8"])
     assert code == 0
     return out
 
@@ -33,7 +33,7 @@ def test_train_writes_a_complete_run(run, capsys):
 
 
 def test_train_refuses_to_overwrite_and_resume_finishes(run, digits_folder, capsys):
-    assert main(["train", str(digits_folder), "--out", str(run), "--image-size", "64", "--epochs", "8"]) == 2
+    assert main(["train", str(digits_folder), "--out", str(run), "--image-size", "32", "--epochs", "8"]) == 2
     assert "--resume" in capsys.readouterr().err
     # resuming a finished run retrains nothing and reports the same metrics
     before = json.loads((run / "metrics.json").read_text())
@@ -45,7 +45,7 @@ def test_train_refuses_to_overwrite_and_resume_finishes(run, digits_folder, caps
                 "--out",
                 str(run),
                 "--image-size",
-                "64",
+                "32",
                 "--epochs",
                 "8",
                 "--resume",

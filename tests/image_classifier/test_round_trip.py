@@ -16,7 +16,7 @@ pytest.importorskip("onnxscript")
 @pytest.fixture(scope="module")
 def trained(digits_folder, one_torch_thread):
     train, test = DataLoader.from_folder(digits_folder).split(0.5, seed=0)
-    model = create(train, model_spec=ModelSpec("efficientnet_lite0", input_image_shape=(64, 64)), epochs=30)
+    model = create(train, model_spec=ModelSpec("efficientnet_lite0", input_image_shape=(32, 32)), epochs=30)
     return model, test
 
 
