@@ -11,6 +11,7 @@ from effnet.image_classifier.training import predict_logits
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
+pytestmark = pytest.mark.slow  # a float and an int8 export per format, each evaluated on 150 images
 
 
 @pytest.fixture(scope="module")

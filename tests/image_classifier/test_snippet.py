@@ -28,6 +28,7 @@ def flower_photos(tmp_path, monkeypatch):
     return root
 
 
+@pytest.mark.slow
 def test_five_line_snippet(flower_photos):
     from effnet import image_classifier
     from effnet.image_classifier import DataLoader
@@ -49,6 +50,7 @@ def test_five_line_snippet(flower_photos):
     assert result["accuracy"] == 1.0
 
 
+@pytest.mark.slow
 def test_model_maker_script_runs_after_changing_imports(flower_photos):
     # was: from tflite_model_maker import model_spec, image_classifier
     #      from tflite_model_maker.config import ExportFormat, QuantizationConfig

@@ -90,7 +90,7 @@ def interrupt_after(monkeypatch, epochs: int):
     )
 
 
-@pytest.mark.parametrize("fine_tune", [False, True])
+@pytest.mark.parametrize("fine_tune", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_resume_after_interruption_gives_the_same_result(splits, tmp_path, monkeypatch, fine_tune):
     train, test = splits
     train = train.split(0.3)[0] if fine_tune else train  # fine-tuning: keep it quick
@@ -116,6 +116,7 @@ def test_checkpoint_of_another_run_is_refused(splits, tmp_path):
         image_classifier.create(train, model_spec=TINY, epochs=2, model_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_fine_tuning_trains_the_whole_network(splits):
     train, _ = splits
     small = train.split(0.25)[0]
@@ -131,6 +132,7 @@ def test_fine_tuning_trains_the_whole_network(splits):
     assert torch.equal(model.network.stem.bn.running_mean, reference.stem.bn.running_mean)
 
 
+@pytest.mark.slow
 def test_save_and_load_round_trip(splits, tmp_path):
     train, test = splits
     model = image_classifier.create(train, model_spec=SMALL, epochs=2)
