@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test emulator lint format clean
+.PHONY: setup demo test test-fast emulator lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,10 +37,16 @@ emulator:
 	  >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	  qemu-user >/dev/null 2>&1) || echo "qemu-user not installed: the emulated-AVX2 int8 tests will be skipped"
 
+# The full suite, what CI runs (slow tests included), with the 15 slowest tests printed.
 test: setup emulator
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest -q --durations=15
+
+# The edit-test loop: every test but those marked slow (over ~10 s each: int8/int16 exports of real
+# models, fine-tuning, the emulated-CPU run); `make test` still runs them.
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" --durations=15
 
 format: setup
 	$(VENV)/bin/ruff format src tests benchmarks

@@ -89,6 +89,7 @@ THIRD_PARTY = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("litert_torch", "ai_edge_quantizer", "onnxruntime")),
     reason='needs the litert and onnx extras: pip install "effnet[litert,onnx]"',

@@ -130,6 +130,7 @@ def test_plot_without_any_accuracy_says_what_to_do(rows, tmp_path):
         plot_accuracy_latency(unrated, tmp_path / "bench.png")
 
 
+@pytest.mark.slow
 def test_tflite_int8_row(workdir):
     if importlib.util.find_spec("ai_edge_litert") is None or importlib.util.find_spec("litert_torch") is None:
         pytest.skip("LiteRT (ai-edge-litert, litert-torch) is not installed")

@@ -62,7 +62,7 @@ def test_from_folder_and_create_name_every_bad_file_once_and_use_every_good_one(
         data = DataLoader.from_folder(root)
         create(
             data,
-            model_spec=ModelSpec("mobilenet_v1_025", input_image_shape=(32, 32), pretrained=False),
+            model_spec=ModelSpec("efficientnet_lite0", input_image_shape=(32, 32)),
             epochs=1,
             batch_size=8,
         )
@@ -84,7 +84,7 @@ def test_from_folder_and_create_name_every_bad_file_once_and_use_every_good_one(
 def test_effnet_train_lists_every_bad_file_in_skipped_txt_with_bounded_memory(corpus, tmp_path):
     root, kinds = corpus
     out = tmp_path / "run"
-    argv = ["train", str(root), "--out", str(out), "--model", "mobilenet_v1_025", "--image-size", "32"]
+    argv = ["train", str(root), "--out", str(out), "--model", "efficientnet_lite0", "--image-size", "32"]
     argv += ["--epochs", "1", "--batch-size", "8", "--val-split", "0", "--test-split", "0"]
     done, peak = measured(argv, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -74,6 +74,7 @@ def test_verification_api_and_cli(digits, trained, tmp_path, capsys):
     assert main(["verify", str(run), str(tmp_path / "missing.txt")]) == 2
 
 
+@pytest.mark.slow
 def test_export_measures_embedding_agreement(digits, tmp_path, one_torch_thread, caplog):
     """Float and int8 ONNX files of a Lite0 + gdc embedder (64 px): the export's check and the held-out
     measurement report cosine similarity to PyTorch (not the top-1 agreement of a classifier); the float file

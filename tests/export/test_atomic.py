@@ -81,7 +81,7 @@ def quantizer_crash(*args, **kwargs):
     raise ValueError("calibration table has no entry for tensor 'x'\n(and a long engine trace)")
 
 
-@pytest.mark.parametrize("file_format", ["onnx", "tflite"])
+@pytest.mark.parametrize("file_format", ["onnx", pytest.param("tflite", marks=pytest.mark.slow)])
 def test_a_failing_quantizer_is_one_line_and_leaves_no_files(
     small_model, small_images, tmp_path, monkeypatch, file_format
 ):

@@ -31,6 +31,7 @@ def per_layer_files(model, images, tmp_path, exporter):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exporter", [export_onnx, export_tflite], ids=["onnx", "tflite"])
 def test_int8_bias_correction_removes_the_output_shift_layer_by_layer(
     small_model, small_images, tmp_path, exporter
@@ -57,6 +58,7 @@ def test_int8_bias_correction_removes_the_output_shift_layer_by_layer(
     assert torch.equal(small_model.classifier.bias, before)  # the caller's model is untouched
 
 
+@pytest.mark.slow
 def test_embedding_models_are_corrected_too(small_images, tmp_path):
     """No classifier bias to fold a shift into: the convolutions' biases carry the correction."""
     from effnet import runtime

@@ -62,6 +62,7 @@ def files(features, images, tmp_path_factory):
     return build
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("file_format", ["onnx", "tflite"])
 def test_int16_activations_stay_closer_to_float_than_int8(features, images, files, file_format):
     written = files(file_format)
@@ -78,6 +79,7 @@ def test_int16_activations_stay_closer_to_float_than_int8(features, images, file
     assert check.quantization == "int16" and check.mean_cosine > 0.99
 
 
+@pytest.mark.slow
 def test_onnx_int16_is_a_standard_opset_21_qdq_file(files):
     onnx = pytest.importorskip("onnx")
     model = onnx.load(files("onnx")["int16"])
@@ -92,6 +94,7 @@ def test_onnx_int16_is_a_standard_opset_21_qdq_file(files):
     assert activation_types == {onnx.TensorProto.UINT16}
 
 
+@pytest.mark.slow
 def test_tflite_int16_biases_are_int64_and_get_corrected(features, images, files):
     from effnet.export.tflite import _biased_layers
 

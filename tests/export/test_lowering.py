@@ -56,6 +56,7 @@ def test_export_copy_rewrites_only_for_an_int8_engine(mobilenet_v3):
         lower_for_int8(copy.deepcopy(mobilenet_v3), "tensorrt")
 
 
+@pytest.mark.slow
 def test_int8_onnx_quantizes_hard_swish_hard_sigmoid_and_the_se_pool(mobilenet_v3, images, tmp_path):
     pytest.importorskip("onnxscript")
     import onnx
@@ -79,6 +80,7 @@ def test_int8_onnx_quantizes_hard_swish_hard_sigmoid_and_the_se_pool(mobilenet_v
         assert consumers[node.output[0]] == ["QuantizeLinear"]
 
 
+@pytest.mark.slow
 def test_int8_tflite_has_no_hard_swish_and_no_float_op(mobilenet_v3, images, tmp_path):
     pytest.importorskip("litert_torch")
     from ai_edge_litert.interpreter import Interpreter

@@ -58,6 +58,7 @@ def test_metadata_props_hold_name_labels_preprocessing_and_layout(float_file, sm
     assert props["quantization"] == "none"
 
 
+@pytest.mark.slow
 def test_dynamic_batch_with_hard_swish_and_squeeze_excite(tmp_path, warmed_up):
     model = warmed_up(effnet.create_model("mobilenet_v3_small_100", num_classes=5, input_size=64), 64)
     path = export_onnx(model, tmp_path / "mnv3.onnx", dynamic_batch=True)
@@ -67,6 +68,7 @@ def test_dynamic_batch_with_hard_swish_and_squeeze_excite(tmp_path, warmed_up):
     np.testing.assert_allclose(run_onnx(path, batch), expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_int8_is_small_and_agrees_with_float_on_held_out_images(
     float_file, small_model, small_images, tmp_path
 ):

@@ -17,6 +17,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 
+@pytest.mark.slow
 def test_the_simulation_computes_what_the_int8_file_computes(
     gdc_embedder, photo_arrays, tmp_path, mean_cosine, embed
 ):
@@ -45,6 +46,7 @@ def test_the_simulation_computes_what_the_int8_file_computes(
     np.testing.assert_array_equal(embed(simulated, held_out), float_outputs)
 
 
+@pytest.mark.slow
 def test_finetuned_int8_file_is_closer_to_the_original_than_post_training_quantization(
     gdc_embedder, photo_arrays, tmp_path, caplog, mean_cosine, embed
 ):
@@ -86,6 +88,7 @@ def test_finetuned_int8_file_is_closer_to_the_original_than_post_training_quanti
     )
 
 
+@pytest.mark.slow
 def test_finetuned_tflite_file_is_closer_to_the_original(
     gdc_embedder, photo_arrays, tmp_path, mean_cosine, embed
 ):
@@ -118,6 +121,7 @@ def test_finetuning_a_classifier_distills_its_logits(small_model, small_images, 
     assert agreement.mean() >= 0.9
 
 
+@pytest.mark.slow
 def test_one_model_to_several_files_is_fine_tuned_once(gdc_embedder, photo_arrays, tmp_path, monkeypatch):
     from effnet.export import qat
 

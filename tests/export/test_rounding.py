@@ -94,6 +94,7 @@ def file_losses(export, model, calibration, held_out, mode, path, mean_cosine, e
     return losses
 
 
+@pytest.mark.slow
 def test_the_file_holds_the_gptq_levels_and_stays_closer_to_float(
     gdc_embedder, photo_arrays, other_crops, rounded, tmp_path, mean_cosine, embed
 ):
@@ -138,6 +139,7 @@ def test_layers_wider_than_a_block_get_block_diagonal_hessians(
     assert blocked_loss < 0.7 * nearest_loss
 
 
+@pytest.mark.slow
 def test_tflite_int8_with_gptq_is_closer_to_float(
     gdc_embedder, photo_arrays, other_crops, tmp_path, mean_cosine, embed
 ):
@@ -163,6 +165,7 @@ def test_the_cosine_warning_suggests_what_the_export_did_not_do():
     assert "weight_rounding" not in tuned and "finetune_steps" not in tuned and "fp16" in tuned
 
 
+@pytest.mark.slow
 def test_bias_correction_after_gptq_corrects_towards_the_original_network(
     gdc_embedder, photo_arrays, rounded, tmp_path, monkeypatch, mean_cosine, embed
 ):

@@ -70,6 +70,7 @@ def test_float_file_matches_pytorch_takes_nhwc_and_carries_metadata(float_file, 
     assert loaded.metadata.input_layout == "NHWC" and loaded.preprocessing == small_model.preprocessing
 
 
+@pytest.mark.slow
 def test_int8_with_uint8_io_agrees_on_real_photos(lite0, photo_paths, photo_crops, tmp_path):
     transform = transforms_for(lite0)
     calibration = np.stack([transform(crop) for crop in photo_crops(24, seed=2)])

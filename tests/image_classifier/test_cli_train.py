@@ -9,7 +9,7 @@ from effnet.cli import main
 @pytest.fixture(scope="module")
 def run(digits_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "digits-lite0"
-    code = main(["train", str(digits_folder), "--out", str(out), "--image-size", "64", "--epochs", "8"])
+    code = main(["train", str(digits_folder), "--out", str(out), "--image-size", "32", "--epochs", "8"])
     assert code == 0
     return out
 
@@ -33,7 +33,7 @@ def test_train_writes_a_complete_run(run, capsys):
 
 
 def test_train_refuses_to_overwrite_and_resume_finishes(run, digits_folder, capsys):
-    assert main(["train", str(digits_folder), "--out", str(run), "--image-size", "64", "--epochs", "8"]) == 2
+    assert main(["train", str(digits_folder), "--out", str(run), "--image-size", "32", "--epochs", "8"]) == 2
     assert "--resume" in capsys.readouterr().err
     # resuming a finished run retrains nothing and reports the same metrics
     before = json.loads((run / "metrics.json").read_text())
@@ -45,7 +45,7 @@ def test_train_refuses_to_overwrite_and_resume_finishes(run, digits_folder, caps
                 "--out",
                 str(run),
                 "--image-size",
-                "64",
+                "32",
                 "--epochs",
                 "8",
                 "--resume",
@@ -75,6 +75,7 @@ def test_data_digits(tmp_path, capsys):
     assert len(list((tmp_path / "d").glob("*/*.png"))) == 20
 
 
+@pytest.mark.slow
 def test_export_then_evaluate_and_predict_the_files(run, digits_folder, tmp_path, capsys):
     out = tmp_path / "export"
     args = ["export", str(run), "--format", "tflite,onnx", "--calibration-images", "48", "--out", str(out)]
@@ -94,11 +95,13 @@ def test_export_then_evaluate_and_predict_the_files(run, digits_folder, tmp_path
     ]
 
 
+@pytest.mark.slow
 def test_export_float_without_calibration(run, tmp_path):
     assert main(["export", str(run), "--format", "onnx", "--quantize", "none", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "model.onnx").stat().st_size > 3e6
 
 
+@pytest.mark.slow
 def test_export_without_bias_correction_writes_the_uncorrected_biases(run, tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import numpy_helper
@@ -119,6 +122,7 @@ def test_export_without_bias_correction_writes_the_uncorrected_biases(run, tmp_p
     assert changed  # the correction moved some integer biases; the flag left them as quantized
 
 
+@pytest.mark.slow
 def test_export_int16_calibrates_on_the_run_images(run, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     from effnet import runtime
@@ -131,6 +135,7 @@ def test_export_int16_calibrates_on_the_run_images(run, tmp_path, capsys):
     assert list(predictor.metadata.labels) == [str(d) for d in range(10)]
 
 
+@pytest.mark.slow
 def test_export_finetune_steps_fine_tunes_before_quantizing(run, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     from effnet import runtime
@@ -145,6 +150,7 @@ def test_export_finetune_steps_fine_tunes_before_quantizing(run, tmp_path, capsy
     assert "--finetune-steps applies to --quantize int8 or int16, not fp16" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_export_weight_rounding_gptq_rounds_on_the_calibration_images(run, tmp_path, capsys, monkeypatch):
     pytest.importorskip("onnxruntime")
     from effnet import runtime
@@ -171,6 +177,7 @@ def test_export_weight_rounding_gptq_rounds_on_the_calibration_images(run, tmp_p
     assert "--weight-rounding applies to --quantize int8 or int16, not none" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_export_int8_format_vnni_writes_8_bit_weights_and_is_refused_without_int8(run, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     from effnet import runtime
@@ -205,7 +212,7 @@ def folder_with_bad_files(digits_folder, tmp_path_factory):
 def test_train_lists_every_skipped_file_in_the_run_folder(folder_with_bad_files, tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", str(folder_with_bad_files), "--out", str(out), "--image-size", "32", "--epochs", "2"]
-    args += ["--model", "mobilenet_v1_025"]  # the smallest network: this test is about the files
+    args += ["--model", "efficientnet_lite0"]  # at 32 px: this test is about the files
     assert main([*args, "--val-split", "0.2", "--test-split", "0.2", "--workers", "0"]) == 0
     lines = (out / "skipped.txt").read_text().splitlines()
     assert len(lines) == 9  # all of them, where the log names 5

@@ -11,12 +11,13 @@ from effnet.image_classifier.training import predict_logits
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
+pytestmark = pytest.mark.slow  # a float and an int8 export per format, each evaluated on 150 images
 
 
 @pytest.fixture(scope="module")
 def trained(digits_folder, one_torch_thread):
     train, test = DataLoader.from_folder(digits_folder).split(0.5, seed=0)
-    model = create(train, model_spec=ModelSpec("efficientnet_lite0", input_image_shape=(64, 64)), epochs=30)
+    model = create(train, model_spec=ModelSpec("efficientnet_lite0", input_image_shape=(32, 32)), epochs=30)
     return model, test
 
 

@@ -29,6 +29,7 @@ def flower_photos(tmp_path, monkeypatch):
     return root
 
 
+@pytest.mark.slow
 def test_five_line_snippet(flower_photos):
     from effnet import image_classifier
     from effnet.image_classifier import DataLoader

@@ -105,6 +105,7 @@ def slow_mobilenet_v2_reference(state: dict, x: torch.Tensor) -> torch.Tensor:
     return F.linear(x, state["classifier.1.weight"], state["classifier.1.bias"])
 
 
+@pytest.mark.slow
 @needs_package
 @pytest.mark.parametrize("size", [(224, 224), (181, 243)])
 def test_model_matches_slow_reference(size):

@@ -19,6 +19,8 @@ CONVERTIBLE = [
     f for f in all_fixtures() if not f.startswith("lite_packages") and effnet_name(*f.split("/")) is not None
 ]
 WITH_OUTPUT = [f for f in CONVERTIBLE if load(f)["reference_output"]]
+# the large networks among them: over 10 s each on a 2-core CPU
+SLOW_OUTPUTS = {"torchvision/efficientnet_b5", "torchvision/efficientnet_v2_s"}
 
 
 def test_fixtures_cover_every_source_and_family():
@@ -47,7 +49,9 @@ def test_converter_maps_every_key_with_matching_shape(fixture):
     )
 
 
-@pytest.mark.parametrize("fixture", WITH_OUTPUT)
+@pytest.mark.parametrize(
+    "fixture", [pytest.param(f, marks=pytest.mark.slow) if f in SLOW_OUTPUTS else f for f in WITH_OUTPUT]
+)
 def test_converted_weights_reproduce_reference_outputs(fixture):
     """Same weights, same input: effnet's network computes what timm / torchvision / efficientnet_pytorch
     compute (TF SAME padding, hard-sigmoid gates, SE widths, BN eps included)."""

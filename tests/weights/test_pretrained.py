@@ -84,6 +84,7 @@ def slow_lite0_reference(state: dict, x: torch.Tensor) -> torch.Tensor:
     return F.linear(x, state["_fc.weight"], state["_fc.bias"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(224, 224), (181, 243)])
 def test_same_padding_model_matches_slow_reference(size):
     state = package_weights(0)
@@ -93,6 +94,7 @@ def test_same_padding_model_matches_slow_reference(size):
         assert (model(x) - slow_lite0_reference(state, x)).abs().max() < 1e-5
 
 
+@pytest.mark.slow
 def test_symmetric_padding_degrades_tf_weights(photos):
     same = effnet.create_model("efficientnet_lite0", pretrained=True).eval()
     with pytest.warns(UserWarning):
