@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from effnet.models.detection.postprocess import DetectionPostprocess, postprocess
+from effnet.models.detection.postprocess import DetectionPostprocess, detections_per_image, postprocess
 
 
 def _random_case(seed: int, anchors: int = 300, classes: int = 3, size: int = 128, spread: float = 1.0):
@@ -113,6 +113,18 @@ def test_a_box_suppressed_only_by_a_suppressed_box_is_kept():
     )  # C as (ymin, xmin, ymax, xmax) / 100
 
 
+def test_a_long_suppression_chain_is_resolved_exactly():
+    """40 boxes in a row, each overlapping only its neighbours, scores falling along the row: greedy NMS
+    keeps every other one, which takes the iteration 39 steps to settle."""
+    anchors = torch.tensor([[10.0 * i, 0, 10.0 * i + 16, 16] for i in range(40)])
+    logits = torch.linspace(4, -1, 40).reshape(1, 40, 1)
+    _, _, scores, count = postprocess(
+        logits, torch.zeros(1, 40, 4), anchors, (1, 1, 1, 1), 420, 0.0, 0.2, 40, 40
+    )
+    assert count.tolist() == [20.0]
+    np.testing.assert_allclose(scores[0, :20].numpy(), torch.sigmoid(logits[0, ::2, 0]).numpy())
+
+
 def test_overlapping_boxes_of_different_classes_are_both_kept():
     anchors = torch.tensor([[10.0, 10, 50, 50]])
     logits = torch.tensor([[[2.0, 1.0]]])
@@ -130,6 +142,17 @@ def test_boxes_are_clipped_and_normalized_for_a_non_square_image():
     )
     assert count.tolist() == [1.0]
     np.testing.assert_allclose(boxes[0, 0].numpy(), [30 / 80, 0.0, 1.0, 60 / 160], rtol=1e-6)
+
+
+def test_detections_per_image_gives_xyxy_pixels_without_padding():
+    logits, deltas, anchors = _random_case(4)
+    outputs = postprocess(logits, deltas, anchors, (1, 1, 1, 1), (128, 96), 0.3, 0.5, 30, 64)
+    per_image = detections_per_image(outputs, (128, 96))
+    for image, (boxes, scores, labels) in enumerate(per_image):
+        n = int(outputs[3][image])
+        assert boxes.shape == (n, 4) and scores.shape == labels.shape == (n,) and labels.dtype == torch.int64
+        ymin, xmin, ymax, xmax = outputs[0][image, :n].unbind(-1)
+        torch.testing.assert_close(boxes, torch.stack([xmin * 96, ymin * 128, xmax * 96, ymax * 128], -1))
 
 
 def test_module_holds_anchors_outside_the_state_dict():
@@ -169,6 +192,10 @@ def test_exports_alone_to_onnx_and_matches_torch(tmp_path):
     names = [i.name for i in session.get_inputs()]
     outputs = session.run(None, dict(zip(names, (logits.numpy(), deltas.numpy()), strict=True)))
     _assert_same(outputs, module(logits, deltas))
+    # the graph holds every NMS step (K - 1 = 47 products), not the few an eager run of this input needed
+    import onnx
+
+    assert sum(node.op_type == "MatMul" for node in onnx.load(file).graph.node) == 47
 
 
 def test_converts_alone_to_tflite_and_matches_torch(tmp_path):

@@ -13,7 +13,9 @@ has the same class and IoU > threshold, greedy NMS keeps exactly the fixed point
 ``keep = valid & not any_j(keep[j] & S[j, i])``. Iterating that equation from ``keep = valid`` makes
 candidate i correct once all higher-scoring candidates are: after t iterations the first t + 1 are, so
 K - 1 iterations (one [K] x [K, K] product each, K = ``pre_nms_top_k``) give the exact greedy result for
-any input. Unlike "Fast NMS" (YOLACT), a candidate suppressed only by an already-suppressed one is kept,
+any input. The equation has a single solution (candidate i depends only on higher-scoring ones), so an
+eager run stops as soon as an iteration changes nothing, usually after a few; an exported graph holds all
+K - 1. Unlike "Fast NMS" (YOLACT), a candidate suppressed only by an already-suppressed one is kept,
 as in the sequential loop; the price is K small matrix products, cheap next to the network.
 """
 
@@ -99,8 +101,12 @@ def _greedy_nms(boxes: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor,
     # relu(valid - count) is valid[i] when none does and 0 otherwise: three ops per iteration
     valid = valid[:, None, :]
     keep = valid
+    exporting = torch.compiler.is_compiling()  # torch.export (ONNX, LiteRT): a fixed graph, all K - 1 steps
     for _ in range(k - 1):
-        keep = torch.relu(valid - torch.matmul(keep, suppresses))
+        updated = torch.relu(valid - torch.matmul(keep, suppresses))
+        if not exporting and torch.equal(updated, keep):
+            break  # a fixed point: the equation has only one, the greedy result (eager runs stop early)
+        keep = updated
     return keep[:, 0, :]
 
 
@@ -154,3 +160,19 @@ class DetectionPostprocess(nn.Module):
             max_detections=self.max_detections,
             pre_nms_top_k=self.pre_nms_top_k,
         )
+
+
+def detections_per_image(
+    outputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], image_size: int | Sequence[int]
+) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """`postprocess` outputs as one (boxes [K, 4] xyxy pixels at ``image_size``, scores [K], labels int64 [K])
+    per image, padding rows dropped: the shared box format of training and evaluation."""
+    height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    boxes, classes, scores, count = outputs
+    scale = boxes.new_tensor([width, height, width, height])
+    result = []
+    for image in range(boxes.shape[0]):
+        n = int(count[image])
+        xyxy = boxes[image, :n][:, [1, 0, 3, 2]] * scale
+        result.append((xyxy, scores[image, :n], classes[image, :n].long()))
+    return result
