@@ -2,10 +2,10 @@
 
 A float file must find the same objects: every detection that rounding-sized differences cannot move
 (scoring `STABLE_MARGIN` above the last candidate that entered NMS, and above the last row of a full
-output) is matched (same class, IoU >= `MATCH_IOU`) in at least `FLOAT_AGREEMENT` of cases, boxes and
-scores within `BOX_TOLERANCE`; otherwise the export fails and writes nothing. A quantized file reports its
-agreement on the detections scoring >= `REPORT_SCORE` (what an application shows) and warns below
-`AGREEMENT_WARNING`.
+output) is matched (same class, IoU >= `MATCH_IOU`) in at least `FLOAT_AGREEMENT` of cases, with median
+box and score differences within `BOX_TOLERANCE`; otherwise the export fails and writes nothing. A
+quantized file reports its agreement on the detections scoring >= `REPORT_SCORE` (what an application
+shows) and warns below `AGREEMENT_WARNING`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from effnet.runtime.predictor import Predictor
 
 log = logging.getLogger("effnet.export")
 
-BOX_TOLERANCE = 1e-3  # a float file's boxes (0..1 of the image) and scores may differ from PyTorch's by this
+# A float file's matched boxes (0..1 of the image) and scores differ from PyTorch's by at most this, typically
+# (the median): two candidates of one class whose scores differ by rounding may swap in NMS, which moves a
+# few matches a lot and the median not at all.
+BOX_TOLERANCE = 1e-3
 FLOAT_AGREEMENT = 0.98  # a float file's detections: an IoU within rounding of the threshold may flip a few
 # A float file is compared on the detections scoring this much above the lowest candidate that entered NMS
 # (and above the last row of a full output): below, rounding-sized differences may trade candidates.
@@ -41,7 +44,8 @@ class DetectionExportCheck:
 
     ``agreement``: detections found by both (same class, IoU >= `MATCH_IOU`) over the mean number each
     found (1.0 when neither found any), counting detections scoring >= ``score_threshold``.
-    ``max_box_diff`` / ``max_score_diff``: the largest difference between matched detections (box
+    ``box_diff`` / ``score_diff``: the median difference between matched detections (the largest of the
+    four box coordinates each), ``max_box_diff`` / ``max_score_diff`` the largest (box
     coordinates in 0..1 of the image)."""
 
     format: str
@@ -50,6 +54,8 @@ class DetectionExportCheck:
     num_inputs: int
     agreement: float
     compared: int
+    box_diff: float
+    score_diff: float
     max_box_diff: float
     max_score_diff: float
     score_threshold: float
@@ -59,8 +65,9 @@ class DetectionExportCheck:
         return (
             f"{self.format} ({self.quantization}): detections agree with PyTorch {self.agreement:.3f} "
             f"({self.compared} PyTorch detections scoring >= {self.score_threshold:g} on {self.num_inputs} "
-            f"{self.inputs}), max |box diff| {self.max_box_diff:.3g}, max |score diff| "
-            f"{self.max_score_diff:.3g}, {self.file_bytes / 1e6:.2f} MB"
+            f"{self.inputs}), |box diff| median {self.box_diff:.3g} max {self.max_box_diff:.3g}, "
+            f"|score diff| median {self.score_diff:.3g} max {self.max_score_diff:.3g}, "
+            f"{self.file_bytes / 1e6:.2f} MB"
         )
 
 
@@ -89,14 +96,14 @@ def reference_detections(full: nn.Module, images: np.ndarray) -> tuple[tuple[np.
 
 def compare_detections(
     expected: Sequence[np.ndarray], got: Sequence[np.ndarray], score_threshold: float | np.ndarray
-) -> tuple[float, int, float, float]:
-    """(agreement, detections compared, max box diff, max score diff) of two sets of detector outputs (see
-    `DetectionExportCheck`), counting detections scoring at least ``score_threshold`` (one number, or one
-    per image) in each. Detections are matched per image, highest score first, to the unmatched one of the
-    same class with the largest IoU (at least `MATCH_IOU`)."""
+) -> tuple[float, int, float, float, float, float]:
+    """(agreement, detections compared, median box diff, median score diff, max box diff, max score diff)
+    of two sets of detector outputs (see `DetectionExportCheck`), counting detections scoring at least
+    ``score_threshold`` (one number, or one per image) in each. Detections are matched per image, highest
+    score first, to the unmatched one of the same class with the largest IoU (at least `MATCH_IOU`)."""
     thresholds = np.broadcast_to(np.asarray(score_threshold, np.float64), (len(expected[3]),))
     matched = total_expected = total_got = 0
-    box_diff = score_diff = 0.0
+    box_diffs, score_diffs = [0.0], [0.0]
     for image in range(len(expected[3])):
         a = _rows(expected, image, thresholds[image])
         b = _rows(got, image, thresholds[image])
@@ -113,11 +120,14 @@ def compare_detections(
                 continue
             free[best] = False
             matched += 1
-            box_diff = max(box_diff, float(np.abs(box - b[0][best]).max()))
-            score_diff = max(score_diff, abs(float(score) - float(b[2][best])))
+            box_diffs.append(float(np.abs(box - b[0][best]).max()))
+            score_diffs.append(abs(float(score) - float(b[2][best])))
     mean = (total_expected + total_got) / 2
     agreement = matched / mean if mean else 1.0
-    return agreement, total_expected, box_diff, score_diff
+    if matched:
+        box_diffs, score_diffs = box_diffs[1:], score_diffs[1:]
+    diffs = (float(np.median(box_diffs)), float(np.median(score_diffs)), max(box_diffs), max(score_diffs))
+    return agreement, total_expected, *diffs
 
 
 def _rows(outputs: Sequence[np.ndarray], image: int, score_threshold: float):
@@ -156,7 +166,9 @@ def detection_checker(score_threshold: float):
             thresholds: float | np.ndarray = np.maximum(stable, score_threshold)
         else:
             threshold = thresholds = max(score_threshold, REPORT_SCORE)
-        agreement, compared, box_diff, score_diff = compare_detections(expected, got, thresholds)
+        agreement, compared, box_diff, score_diff, max_box, max_score = compare_detections(
+            expected, got, thresholds
+        )
         check = DetectionExportCheck(
             format=file_format,
             quantization=quantization,
@@ -164,8 +176,10 @@ def detection_checker(score_threshold: float):
             num_inputs=len(data.check),
             agreement=agreement,
             compared=compared,
-            max_box_diff=box_diff,
-            max_score_diff=score_diff,
+            box_diff=box_diff,
+            score_diff=score_diff,
+            max_box_diff=max_box,
+            max_score_diff=max_score,
             score_threshold=threshold,
             file_bytes=Path(predictor.path).stat().st_size,
         )
