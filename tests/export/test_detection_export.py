@@ -186,3 +186,14 @@ def test_int8_file_runs_and_agrees_with_torch(
     assert predictor.metadata.quantization == "int8"
     found = predictor.detect(photo("rocket"), score_threshold=0.3)
     assert all(set(d) == {"box", "label", "index", "score"} for d in found)
+
+
+@pytest.mark.slow
+def test_fp16_onnx_file_keeps_float32_outputs_and_agrees(detector, images, tmp_path):
+    file = export_detector(
+        detector, tmp_path / "det.onnx", quantization="fp16", representative_images=images, **POST
+    )
+    assert file.check.quantization == "fp16" and file.check.agreement >= 0.9 and file.check.compared > 10
+    predictor = load(file)
+    got = predictor.detect_batch(resize_for_detection(images[0], predictor.preprocessing)[0][None])
+    assert all(output.dtype == np.float32 for output in got)

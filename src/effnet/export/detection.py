@@ -359,6 +359,7 @@ def _joined(network: Any, postprocess: Any) -> Any:
     """One ONNX model: ``network``'s outputs feed ``postprocess``'s inputs; the outputs keep their names."""
     import onnx
 
+    _sort_nodes(network.graph)  # float16 conversion appends its input casts at the end
     post = onnx.compose.add_prefix(postprocess, _PREFIX, rename_outputs=False)
     network_opsets = {entry.domain: entry.version for entry in network.opset_import}
     for entry in post.opset_import:  # the quantizer may have raised the network's opset
@@ -373,6 +374,28 @@ def _joined(network: Any, postprocess: Any) -> Any:
         del node.metadata_props[:]
         node.doc_string = ""
     return merged
+
+
+def _sort_nodes(graph: Any) -> None:
+    """Order ``graph``'s nodes so that each comes after the nodes whose outputs it reads, as ONNX
+    requires."""
+    available = {entry.name for entry in graph.input} | {entry.name for entry in graph.initializer}
+    available.add("")  # an omitted optional input
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [node for node in pending if all(name in available for name in node.input)]
+        if not ready:
+            return  # a cycle or a dangling input: leave the graph as it is, the ONNX checker names it
+        for node in ready:
+            available.update(node.output)
+        ordered += ready
+        ready_ids = {id(node) for node in ready}
+        pending = [node for node in pending if id(node) not in ready_ids]
+    nodes = [type(node)() for node in ordered]
+    for copy, node in zip(nodes, ordered, strict=True):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 # -- .tflite -----------------------------------------------------------------------------------------------
