@@ -373,7 +373,29 @@ def _joined(network: Any, postprocess: Any) -> Any:
         # the exporter's per-node notes (module path, Python stack trace): over a megabyte for the NMS steps
         del node.metadata_props[:]
         node.doc_string = ""
+    _short_names(merged.graph)
     return merged
+
+
+def _short_names(graph: Any) -> None:
+    """Name ``graph``'s nodes and inner tensors by number: the quantizer's names ("backbone.stages.5.3.
+    expand.conv.weight_DequantizeLinear_Output" ...) were a tenth of an int8 detector file. The input and
+    output names, which the runtime uses, stay."""
+    kept = {entry.name for entry in graph.input} | {entry.name for entry in graph.output}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if not name or name in kept:
+            return name
+        return names.setdefault(name, f"t{len(names)}")
+
+    for position, node in enumerate(graph.node):
+        node.name = f"n{position}"
+        for field in (node.input, node.output):
+            for index, name in enumerate(field):
+                field[index] = short(name)
+    for entry in (*graph.initializer, *graph.value_info):
+        entry.name = short(entry.name)
 
 
 def _sort_nodes(graph: Any) -> None:

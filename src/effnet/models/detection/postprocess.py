@@ -95,7 +95,8 @@ def _greedy_nms(boxes: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor,
     iou = _batched_iou(boxes)
     same_class = (classes[:, :, None] == classes[:, None, :]).float()
     # suppresses[j, i]: candidate j (earlier, so higher-scoring) would suppress candidate i if it is kept
-    earlier = torch.ones(k, k, device=boxes.device).triu(diagonal=1)
+    order = torch.arange(k, device=boxes.device)
+    earlier = (order[:, None] < order[None, :]).float()  # computed, not a K x K constant in the file
     suppresses = (iou > iou_threshold).float() * same_class * earlier
     # keep [N, 1, K]; (keep @ suppresses)[i] counts the kept candidates that suppress i (an integer), so
     # relu(valid - count) is valid[i] when none does and 0 otherwise: three ops per iteration
