@@ -13,6 +13,7 @@ per map.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -149,9 +150,23 @@ def _specs():
 _REGISTRY: dict[str, DetectorSpec] = {spec.name: spec for spec in _specs()}
 
 
-def list_detectors(pattern: str | None = None) -> list[str]:
-    """Names of all detectors, optionally those containing ``pattern`` (``"lite"``)."""
-    return [name for name in _REGISTRY if not pattern or pattern in name]
+DETECTOR_FAMILIES = ("efficientdet_lite", "ssdlite")
+
+
+def detector_family(spec: DetectorSpec) -> str:
+    return "efficientdet_lite" if spec.architecture == "efficientdet" else "ssdlite"
+
+
+def list_detectors(pattern: str | None = None, family: str | None = None) -> list[str]:
+    """Names of all detectors, optionally filtered by a shell-style ``pattern`` (``"*lite0"``; a pattern
+    without wildcards matches names containing it) or ``family`` (`DETECTOR_FAMILIES`)."""
+    if family is not None and family not in DETECTOR_FAMILIES:
+        raise ValueError(f"unknown detector family {family!r}; choose one of {list(DETECTOR_FAMILIES)}")
+    names = [n for n, s in _REGISTRY.items() if family is None or detector_family(s) == family]
+    if pattern:
+        wanted = pattern if any(ch in pattern for ch in "*?[") else f"*{pattern}*"
+        names = [n for n in names if fnmatch.fnmatch(n, wanted)]
+    return names
 
 
 def get_detector_spec(name: str | DetectorSpec) -> DetectorSpec:
