@@ -9,6 +9,10 @@ from effnet.models.detection import build_detector
 from effnet.models.detection.anchors import feature_sizes
 from effnet.models.detection.boxes import MAX_LOG_RATIO, box_iou, decode, encode
 
+pytestmark = pytest.mark.usefixtures(
+    "one_torch_thread"
+)  # two OpenMP threads on a shared 2-core machine stall
+
 
 def test_box_iou_by_hand():
     a = torch.tensor([[0.0, 0.0, 10.0, 10.0], [5.0, 5.0, 15.0, 15.0]])
