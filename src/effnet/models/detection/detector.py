@@ -48,8 +48,8 @@ class Detector(nn.Module):
         self.backbone = backbone
         self.preprocessing: Preprocessing = backbone.preprocessing
         anchors = spec.anchors.per_location
+        self.split = -1  # SSDLite: the backbone stage whose first block's expansion is the first map
         if spec.architecture == "efficientdet":
-            self.split = -1
             in_channels = backbone.feature_info.channels()[spec.min_level - 1 : 5]
             self.neck: nn.Module = BiFPN(
                 in_channels,
@@ -87,7 +87,7 @@ class Detector(nn.Module):
     def backbone_features(self, images: torch.Tensor) -> list[torch.Tensor]:
         """The backbone maps the neck uses (EfficientDet: strides 8, 16, 32; SSDLite: the expansion inside
         the last stride-2 block, and the final map)."""
-        if not torch.compiler.is_compiling():
+        if not (torch.compiler.is_compiling() or torch.jit.is_tracing()):  # shapes are fixed in an export
             self.check_input(images)
         backbone = self.backbone
         if self.spec.architecture == "efficientdet":
