@@ -109,3 +109,20 @@ def test_create_detector_without_weights_is_pretrained_weights_error(monkeypatch
     with pytest.raises(PretrainedWeightsError, match=r"efficientdet_lite3: .*pretrained_backbone=False"):
         effnet.create_detector("efficientdet_lite3", 3, input_size=64)
     assert effnet.create_detector("ssdlite_mobilenet_v3_large", 3, pretrained_backbone=False, input_size=64)
+
+
+@pytest.mark.parametrize("name", ["efficientdet_lite0", "ssdlite_mobilenet_v3_small"])
+def test_exports_to_onnx_with_the_same_outputs(name, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    model = build_detector(name, 3, input_size=64).eval()
+    x = astronaut(64, model.preprocessing)
+    path = tmp_path / "detector.onnx"
+    torch.onnx.export(
+        model, (x,), path, input_names=["images"], output_names=["logits", "deltas"], dynamo=False
+    )
+    logits, deltas = ort.InferenceSession(str(path)).run(None, {"images": x.numpy()})
+    with torch.no_grad():
+        expected = model(x)
+    assert np.allclose(logits, expected[0].numpy(), atol=1e-4) and np.allclose(
+        deltas, expected[1].numpy(), atol=1e-4
+    )
