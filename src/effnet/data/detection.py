@@ -78,8 +78,8 @@ class DetectionData:
         for sample in samples:
             if sample.labels.size and (sample.labels.min() < 0 or sample.labels.max() >= len(names)):
                 raise ValueError(
-                    f"{sample.path}: labels {np.unique(sample.labels).tolist()} are not all in 0..{len(names) - 1} "
-                    f"(indices into label_names {names})"
+                    f"{sample.path}: labels {np.unique(sample.labels).tolist()} are not all in "
+                    f"0..{len(names) - 1} (indices into label_names {names})"
                 )
         self._samples = list(samples)
         self._label_names = names
@@ -105,8 +105,9 @@ class DetectionData:
 
         ``label_map``: the classes to keep and their order, as Model Maker takes it: a dict
         ``{1: "cat", 2: "dog"}`` (ids from 1; 0 is the background), a list of names, or the path of a file
-        (``.yaml``/``.yml`` ``1: cat`` lines, ``.json`` dict or list, ``.pbtxt`` ``item { id: 1 name: 'cat' }``,
-        anything else one name per line). Objects of other classes are dropped (and named in `skipped`).
+        (``.yaml``/``.yml`` ``1: cat`` lines, ``.json`` dict or list, ``.pbtxt``
+        ``item { id: 1 name: 'cat' }``, anything else one name per line). Objects of other classes are
+        dropped (and named in `skipped`).
 
         Each XML's ``<filename>`` names its image in ``images_dir`` (when that file does not exist, an image
         named like the XML file is used). Files are read in sorted name order, or in the order of

@@ -268,7 +268,10 @@ class AnnotationReader:
             if box is None:
                 continue
             label = self.label_index[raw.label]
-            if any(label == other and np.array_equal(box, seen) for seen, other in zip(boxes, labels)):
+            if any(
+                label == other and np.array_equal(box, seen)
+                for seen, other in zip(boxes, labels, strict=True)
+            ):
                 self.leave_out(
                     raw.file, f"{raw.where} ({raw.label!r}): repeats an earlier object; dropped", False
                 )
@@ -290,7 +293,10 @@ class AnnotationReader:
     def _size_mismatch(
         self, image_path: str, stated: tuple[int, int], actual: tuple[int, int], listed_in: str
     ) -> str:
-        found = f"{listed_in} gives its size as {stated[0]}x{stated[1]} but it displays as {actual[0]}x{actual[1]}"
+        found = (
+            f"{listed_in} gives its size as {stated[0]}x{stated[1]} but it displays as "
+            f"{actual[0]}x{actual[1]}"
+        )
         if stated == actual[::-1] and _stored_is_rotated(image_path):
             return (
                 f"{found} (its EXIF orientation rotates it); boxes must refer to the image as displayed: "
@@ -357,7 +363,7 @@ class AnnotationReader:
 
 
 def check_usable(source: str, readers: Sequence[AnnotationReader], fix: str) -> None:
-    """Raise when the readers kept nothing usable: no image at all, or objects whose labels are all unknown."""
+    """Raise when the readers kept nothing usable: no image, or objects whose labels are all unknown."""
     unknown: Counter[str] = sum((reader.unknown_labels for reader in readers), Counter())
     known = sum(reader.known_objects for reader in readers)
     if unknown and not known:
@@ -578,7 +584,7 @@ def read_csv(
         raise ValueError(f"{csv_path}: no row with an object; expected rows like {_CSV_LAYOUT}")
     names = sorted(labels)
     readers = []
-    for split, images in listed.items():
+    for images in listed.values():
         reader = AnnotationReader(names)
         chosen = list(images.items())
         for image, (line, objects) in chosen[:max_num_images] if max_num_images else chosen:
@@ -612,8 +618,8 @@ def read_coco(
             data = json.load(file)
     except json.JSONDecodeError as err:
         raise ValueError(
-            f"{json_path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}); fix or re-export "
-            "the file"
+            f"{json_path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}); fix or "
+            "re-export the file"
         ) from None
     except UnicodeDecodeError as err:
         raise ValueError(f"{json_path}: not UTF-8 text ({err.reason}); re-export the file") from None
@@ -694,8 +700,8 @@ def _coco_categories(json_path: str, categories: list) -> dict[int, str]:
             or not isinstance(category.get("name"), str)
         ):
             raise ValueError(
-                f"{json_path}: categories[{position}] = {category!r}; each category needs an integer 'id' and a "
-                "'name'; fix the file"
+                f"{json_path}: categories[{position}] = {category!r}; each category needs an integer 'id' "
+                "and a 'name'; fix the file"
             )
         if category["id"] in names_by_id:
             raise ValueError(

@@ -23,41 +23,22 @@ from PIL import Image
 
 from effnet.validation import check_integer
 
+# The 24 coins of scikit-image's `coins`, row by row (left, top, right, bottom).
+# fmt: off
+COIN_BOXES = (
+    (20, 31, 69, 75), (79, 38, 122, 75), (130, 28, 181, 75), (191, 30, 241, 74), (256, 33, 298, 71),
+    (305, 15, 365, 72), (23, 103, 68, 146), (83, 107, 123, 145), (133, 109, 174, 145), (185, 105, 227, 145),
+    (246, 97, 296, 144), (317, 105, 357, 145), (25, 179, 63, 215), (80, 174, 124, 217), (135, 179, 174, 216),
+    (189, 171, 236, 216), (252, 172, 297, 217), (315, 157, 380, 217), (18, 234, 75, 287), (92, 246, 136, 287),
+    (145, 238, 200, 286), (220, 241, 269, 287), (277, 240, 327, 287), (335, 248, 381, 289),
+)
+# fmt: on
 # class -> (scikit-image photo, crop boxes (left, top, right, bottom) of the object in it)
 OBJECT_SOURCES: dict[str, tuple[str, tuple[tuple[int, int, int, int], ...]]] = {
     "cat": ("chelsea", ((80, 10, 380, 290),)),
     "cup": ("coffee", ((70, 10, 480, 395),)),
     "rocket": ("rocket", ((290, 115, 360, 410),)),
-    # the 24 coins of `coins`, row by row; even positions for train, odd for test
-    "coin": (
-        "coins",
-        (
-            (20, 31, 69, 75),
-            (79, 38, 122, 75),
-            (130, 28, 181, 75),
-            (191, 30, 241, 74),
-            (256, 33, 298, 71),
-            (305, 15, 365, 72),
-            (23, 103, 68, 146),
-            (83, 107, 123, 145),
-            (133, 109, 174, 145),
-            (185, 105, 227, 145),
-            (246, 97, 296, 144),
-            (317, 105, 357, 145),
-            (25, 179, 63, 215),
-            (80, 174, 124, 217),
-            (135, 179, 174, 216),
-            (189, 171, 236, 216),
-            (252, 172, 297, 217),
-            (315, 157, 380, 217),
-            (18, 234, 75, 287),
-            (92, 246, 136, 287),
-            (145, 238, 200, 286),
-            (220, 241, 269, 287),
-            (277, 240, 327, 287),
-            (335, 248, 381, 289),
-        ),
-    ),  # fmt: skip
+    "coin": ("coins", COIN_BOXES),  # even positions for train, odd for test
     "astronaut": ("astronaut", ((150, 15, 300, 200),)),
 }
 LABEL_NAMES: tuple[str, ...] = tuple(OBJECT_SOURCES)
@@ -157,7 +138,8 @@ def load_detection_set(out_dir: str | os.PathLike):
     root = Path(out_dir)
     if not (root / "label_map.txt").is_file():
         raise FileNotFoundError(
-            f"{root}: no label_map.txt; expected a folder written by write_detection_set (effnet data detection)"
+            f"{root}: no label_map.txt; expected a folder written by write_detection_set "
+            "(effnet data detection)"
         )
     return tuple(
         DetectionData.from_pascal_voc(
