@@ -16,11 +16,13 @@ import os
 import shutil
 import tempfile
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from effnet.data.detection import DetectionData
 from effnet.validation import check_integer
 
 # The 24 coins of scikit-image's `coins`, row by row (left, top, right, bottom).
@@ -131,22 +133,24 @@ def write_detection_set(
     return out
 
 
-def load_detection_set(out_dir: str | os.PathLike):
+def load_detection_set(out_dir: str | os.PathLike) -> tuple[DetectionData, DetectionData]:
     """(train, test) `DetectionData` of a set that `write_detection_set` wrote to ``out_dir``."""
-    from effnet.data.detection import DetectionData
-
     root = Path(out_dir)
     if not (root / "label_map.txt").is_file():
         raise FileNotFoundError(
             f"{root}: no label_map.txt; expected a folder written by write_detection_set "
             "(effnet data detection)"
         )
-    return tuple(
-        DetectionData.from_pascal_voc(
-            root / split / "images", root / split / "annotations", root / "label_map.txt"
+    parts = []
+    for split in ("train", "test"):
+        if not any((root / split / "annotations").glob("*.xml")):  # written with 0 images of this split
+            parts.append(DetectionData([], LABEL_NAMES))
+            continue
+        annotations = root / split / "annotations"
+        parts.append(
+            DetectionData.from_pascal_voc(root / split / "images", annotations, root / "label_map.txt")
         )
-        for split in ("train", "test")
-    )
+    return parts[0], parts[1]
 
 
 def iter_detection_images(
@@ -156,7 +160,7 @@ def iter_detection_images(
     image_size: int = 320,
     max_objects: int = MAX_OBJECTS,
     sources: tuple | None = None,
-):
+) -> Iterator[tuple[Image.Image, list[tuple[int, int, int, int]], list[int]]]:
     """Yield ``count`` (RGB image, boxes [(xmin, ymin, xmax, ymax)], label indices) of ``split`` ("train" or
     "test"), as `write_detection_set` writes them: each split draws from its own generator seeded with
     (``seed``, split), so the train images do not depend on ``test`` and the other way round."""
