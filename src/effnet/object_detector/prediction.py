@@ -22,17 +22,19 @@ def detections_from_outputs(
 ) -> list[Detections]:
     """Decoded boxes (xyxy pixels at the network's input size), scores and labels per image, after
     per-class non-maximum suppression (`effnet.models.detection.postprocess`)."""
-    from effnet.models.detection.postprocess import postprocess
+    from effnet.models.detection.postprocess import detections_per_image, postprocess
 
-    found = postprocess(
+    outputs = postprocess(
         class_logits.float(),
         box_deltas.float(),
-        network.anchor_boxes(),
+        network.anchor_boxes().to(class_logits.device),
         network.spec.box_coder_weights,
+        network.input_size,
         score_threshold=score_threshold,
         iou_threshold=iou_threshold,
         max_detections=max_detections,
     )
+    found = detections_per_image(outputs, network.input_size)
     return [
         Detections(
             boxes.detach().cpu().numpy().astype(np.float32),
