@@ -23,6 +23,7 @@ from effnet.object_detector.prediction import to_image_pixels
 from effnet.object_detector.samples import ResizedImages
 from effnet.object_detector.training import evaluate_predictions, predict, train_detector
 from effnet.run_lock import run_lock
+from effnet.training.checkpoints import StepCheckpoints
 from effnet.training.control import sigterm_as_interrupt
 from effnet.weights.load import load_run_weights
 
@@ -311,6 +312,13 @@ def create(
         "hparams": hp.to_dict(),
     }
     with run_lock(model_dir if is_main_process() else None), sigterm_as_interrupt():
+        resuming = StepCheckpoints(model_dir, fingerprint).exists()
+        if hp.train_whole_model and hp.probe_epochs and not resuming:
+            # the heads first, on cached features: a resumed run's checkpoint already holds their result
+            probe = replace(hp, train_whole_model=False, epochs=hp.probe_epochs)
+            train_detector(network, train_data, None, probe, None, fingerprint, run_options)
+            for parameter in network.parameters():
+                parameter.requires_grad_(True)
         history = train_detector(
             network, train_data, validation_data, hp, model_dir, fingerprint, run_options
         )
