@@ -35,6 +35,7 @@ WEIGHTS_FILE, LABELS_FILE, CONFIG_FILE, HISTORY_FILE = (
     "config.json",
     "history.json",
 )
+REPORT_SCORE = 0.3  # detections drawn in the report: those at least this confident
 RUN_FILES = (WEIGHTS_FILE, LABELS_FILE, CONFIG_FILE, HISTORY_FILE, "report.html")
 
 
@@ -109,8 +110,40 @@ class ObjectDetector:
         self._check_labels(data)
         images = ResizedImages(data, self.input_size, "decoding images", progress=False)
         batches = images.batches(self.preprocessing, batch_size)
-        metrics, _ = evaluate_predictions(self.network, self.network, batches, images, data, self.hparams)
+        metrics, _, _ = evaluate_predictions(self.network, self.network, batches, images, data, self.hparams)
         return metrics
+
+    def write_report(
+        self, directory: str | Path, data, run_info: dict | None = None, images: int = 12, batch_size: int = 8
+    ) -> tuple[dict[str, float], Path]:
+        """Evaluate on ``data`` and write ``directory``/report.html: loss and AP curves, AP per class and
+        the first ``images`` images of ``data`` with their predicted and true boxes. Returns (metrics,
+        report path)."""
+        from effnet.report.detection import write_detection_report
+
+        self._check_labels(data)
+        resized = ResizedImages(data, self.input_size, "decoding images", progress=False)
+        batches = resized.batches(self.preprocessing, batch_size)
+        metrics, _, found = evaluate_predictions(
+            self.network, self.network, batches, resized, data, self.hparams
+        )
+        examples = []
+        for index in sorted(found)[:images]:
+            sample, detections = data.samples[index], found[index]
+            shown = detections.scores >= REPORT_SCORE
+            examples.append(
+                {
+                    "path": str(sample.path),
+                    "true_boxes": sample.boxes.tolist(),
+                    "true_labels": sample.labels.tolist(),
+                    "boxes": detections.boxes[shown].tolist(),
+                    "labels": detections.labels[shown].tolist(),
+                    "scores": detections.scores[shown].tolist(),
+                }
+            )
+        info = {"model": self.model_spec.name, "input size": self.input_size, **(run_info or {})}
+        path = write_detection_report(directory, info, self.history, metrics, examples, self.label_names)
+        return metrics, path
 
     def detect(self, data, batch_size: int = 8) -> list[Detections | None]:
         """Detections of every sample of ``data`` (a `DetectionData`), in each image's own pixels (None for

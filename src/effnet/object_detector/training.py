@@ -115,8 +115,9 @@ def evaluate_predictions(
     data,
     hp: DetectorHParams,
     device: torch.device | str = "cpu",
-) -> tuple[dict, float]:
-    """(COCO metrics, mean loss per image) of the detector on ``images`` (decoded from ``data``)."""
+) -> tuple[dict, float, dict[int, Detections]]:
+    """(COCO metrics, mean loss per image, detections in image pixels by sample index) of the detector on
+    ``images`` (decoded from ``data``)."""
     settings = LossSettings.for_detector(detector.spec.name)
     anchors = detector.anchor_boxes().to(device)
     found, ids, loss_sum = [], [], 0.0
@@ -128,7 +129,7 @@ def evaluate_predictions(
         assigned = assign_batch(anchors, [images.target(index, False)], detector.spec.box_coder_weights)
         loss_sum += detection_loss(class_logits[None], box_deltas[None], assigned, settings).total.item()
     metrics = coco_metrics(data.to_coco_dict(), found, ids, data.label_names)
-    return metrics, loss_sum / max(len(ids), 1)
+    return metrics, loss_sum / max(len(ids), 1), dict(zip(ids, found, strict=True))
 
 
 def feature_batches(features: torch.Tensor, batch_size: int) -> Iterable[tuple[torch.Tensor, list[int]]]:
@@ -234,7 +235,7 @@ def train_detector(
             batches = val_images.batches(detector.preprocessing, hp.batch_size)
         device = next(model.parameters()).device
         with precision.autocast():
-            metrics, loss = evaluate_predictions(
+            metrics, loss, _ = evaluate_predictions(
                 detector, runner, batches, val_images, validation_data, hp, device
             )
         runner.train(was_training)
