@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from effnet.data.detection import DetectionData
 
 from effnet import object_detector
-from effnet.data.detection import DetectionData
 from effnet.object_detector import model_spec
 
 
@@ -48,5 +48,5 @@ def test_load_refuses_what_is_not_a_detector_run(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"config\.json"):
         object_detector.load(tmp_path)
     (tmp_path / "config.json").write_text('{"format": "effnet.image_classifier/1"}')
-    with pytest.raises(ValueError, match="image_classifier.load"):
+    with pytest.raises(ValueError, match=r"image_classifier\.load"):
         object_detector.load(tmp_path)

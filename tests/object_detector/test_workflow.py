@@ -60,3 +60,15 @@ def test_report_draws_the_test_images(trained, detection_parts, tmp_path):
     for name in ("training_curves.png", "ap_per_class.png", "detections.png"):
         assert (tmp_path / name).stat().st_size > 1000, name
     assert metrics == model.evaluate(test)
+
+
+@pytest.mark.slow
+def test_exported_onnx_file_scores_like_the_model(trained, detection_parts, tmp_path):
+    pytest.importorskip("onnxruntime")
+    _, test = detection_parts
+    model, _ = trained
+    written = model.export(tmp_path, export_format=["onnx", "label"], quantization_config=None)
+    assert (tmp_path / "labels.txt").read_text().split() == model.label_names
+    exported = model.evaluate_tflite(written["onnx"], test)
+    # the file keeps tflite_max_detections (25) per image above its score threshold: AP barely moves
+    assert exported["AP50"] == pytest.approx(model.evaluate(test)["AP50"], abs=0.05)
