@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from effnet.data.detection import DetectionData
 
 from effnet import object_detector
+from effnet.data.detection import DetectionData
 from effnet.object_detector import model_spec
 
 
