@@ -11,8 +11,9 @@ from effnet.cli.runs import run_options, run_training
 
 RUN_FILES = (
     "config.json", "model.safetensors", "labels.txt", "history.json", "metrics.json", "report.html",
-    "training_curves.png", "ap_per_class.png", "detections.png",
+    "training_curves.png", "ap_per_class.png", "detections.png", "splits.json",
 )  # fmt: skip
+SPLITS_FILE = "splits.json"  # the run's image paths per part: the default int8 calibration images
 
 
 def is_detection_run(args: argparse.Namespace) -> bool:
@@ -77,6 +78,9 @@ def _report(args: argparse.Namespace, detector, train, validation, test, seconds
     from effnet.checkpoint import write_json
 
     out = Path(args.out)
+    paths = {name: [str(s.path) for s in part.samples] if part is not None else []
+             for name, part in (("train", train), ("validation", validation), ("test", test))}  # fmt: skip
+    write_json(out / SPLITS_FILE, paths)
     evaluation = test if test is not None else validation
     if evaluation is None:
         print(f"trained in {seconds:.1f} s; saved to {out} (no test or validation data to evaluate on)")
@@ -121,4 +125,32 @@ def cmd_evaluate_detector(args: argparse.Namespace) -> int:
     detector = object_detector.load(args.model)
     metrics = detector.evaluate(load_evaluation_data(args.data_dir))
     print(json.dumps(finite_or_null(metrics), indent=2) if args.json else format_metrics(metrics))
+    return 0
+
+
+def export_detector_run(args: argparse.Namespace, run: Path, formats: list[str], out: Path) -> int:
+    """`effnet export` of a detector run: its .tflite / .onnx files with the post-processing inside; int8
+    calibrates on the run's training images (or --calibration, a folder of images)."""
+    from effnet import object_detector
+    from effnet.data.listing import list_images
+
+    quantization = {"int8": "int8", "fp16": "fp16", "none": None}.get(args.quantize, "unsupported")
+    if quantization == "unsupported":
+        raise ValueError(f"--quantize {args.quantize}: a detector exports as int8, fp16 or none (float32)")
+    detector = object_detector.load(run)
+    images = None
+    if quantization == "int8":
+        if args.calibration:
+            images = list_images(str(args.calibration)).images
+        elif (run / SPLITS_FILE).is_file():
+            images = json.loads((run / SPLITS_FILE).read_text())["train"]
+        if not images:
+            raise ValueError(f"{run}: no {SPLITS_FILE} to calibrate int8 on; pass --calibration IMAGE_FOLDER")
+        images = images[: args.calibration_images]
+    written = detector.export(
+        out, export_format=[*formats, "label"], quantization_config=quantization, representative_data=images
+    )
+    for name, path in written.items():
+        check = getattr(path, "check", None)
+        print(f"{name:7s} {path}  {path.stat().st_size / 1e6:.2f} MB" + (f"  ({check})" if check else ""))
     return 0
