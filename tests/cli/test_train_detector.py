@@ -55,3 +55,14 @@ def test_detection_folder_without_label_map_is_a_clear_error(tmp_path, capsys):
     assert main(["train", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err
     assert "label_map.txt" in error and "Traceback" not in error
+
+
+@pytest.mark.slow
+def test_export_a_detector_run(run, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "export"
+    assert main(["export", str(run), "--format", "onnx", "--quantize", "none", "--out", str(out)]) == 0
+    assert (out / "model.onnx").is_file() and (out / "labels.txt").read_text().split()[0] == "cat"
+    from effnet.runtime import load
+
+    assert load(out / "model.onnx").is_detector
