@@ -287,7 +287,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--task",
         choices=("auto", "classification", "detection"),
         default="auto",
-        help="default: detection for a detector --model or detection data, else classification",
+        help="default: %(default)s (detection for a detector --model or detection data, else classification)",
     )
     p.add_argument("--out", required=True, help="run folder: model, labels.txt, metrics.json, report.html")
     p.add_argument(
