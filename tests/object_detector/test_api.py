@@ -21,6 +21,13 @@ def test_names_match_model_maker():
     # Model Maker's TF Hub uri names the model
     hub = "https://tfhub.dev/tensorflow/efficientdet/lite3/feature-vector/1"
     assert object_detector.EfficientDetSpec(uri=hub).name == "efficientdet_lite3"
+    # Model Maker's spelling and factories (tflite_model_maker.object_detector.EfficientDetLite1Spec)
+    lite1 = object_detector.EfficientDetLite1Spec(
+        model_name="efficientdet-lite1", uri=None, var_freeze_expr="x"
+    )
+    assert lite1.name == "efficientdet_lite1" and object_detector.EfficientDetLite4Spec().name.endswith(
+        "lite4"
+    )
 
 
 def test_bad_specs_and_arguments_say_what_to_pass(detection_parts):

@@ -25,6 +25,11 @@ _EXPORTS = {
     "load": "effnet.object_detector.detector",
     "DetectorHParams": "effnet.object_detector.hparams",
     "EfficientDetSpec": "effnet.object_detector.model_spec",
+    "EfficientDetLite0Spec": "effnet.object_detector.model_spec",
+    "EfficientDetLite1Spec": "effnet.object_detector.model_spec",
+    "EfficientDetLite2Spec": "effnet.object_detector.model_spec",
+    "EfficientDetLite3Spec": "effnet.object_detector.model_spec",
+    "EfficientDetLite4Spec": "effnet.object_detector.model_spec",
     "RunOptions": "effnet.training.options",
     "PretrainedWeightsError": "effnet.weights.missing",
 }
@@ -32,6 +37,11 @@ _EXPORTS = {
 __all__ = [
     "DataLoader",
     "DetectorHParams",
+    "EfficientDetLite0Spec",
+    "EfficientDetLite1Spec",
+    "EfficientDetLite2Spec",
+    "EfficientDetLite3Spec",
+    "EfficientDetLite4Spec",
     "EfficientDetSpec",
     "ObjectDetector",
     "PretrainedWeightsError",
@@ -46,7 +56,14 @@ if TYPE_CHECKING:
     from effnet.object_detector import model_spec
     from effnet.object_detector.detector import ObjectDetector, create, load
     from effnet.object_detector.hparams import DetectorHParams
-    from effnet.object_detector.model_spec import EfficientDetSpec
+    from effnet.object_detector.model_spec import (
+        EfficientDetLite0Spec,
+        EfficientDetLite1Spec,
+        EfficientDetLite2Spec,
+        EfficientDetLite3Spec,
+        EfficientDetLite4Spec,
+        EfficientDetSpec,
+    )
     from effnet.training.options import RunOptions
     from effnet.weights.missing import PretrainedWeightsError
 

@@ -3,7 +3,10 @@
 TFLite Model Maker's `EfficientDetSpec` named a TF Hub module (``uri``) and an automl config override
 (``hparams``, e.g. ``"image_size=256x256"``). effnet builds its detectors by name
 (`effnet.models.detection.list_detectors`): a ``uri`` is accepted only when it names one of them, and of the
-``hparams`` overrides ``image_size`` is read; the other Model Maker arguments are accepted and kept.
+``hparams`` overrides ``image_size`` is read. Model Maker's names (``efficientdet-lite0``) work alike; its
+other arguments (``var_freeze_expr``, ``strategy``, ``tpu``, ``use_xla`` ...) are accepted and kept, and
+change nothing: effnet freezes the backbone only (``train_whole_model``) and trains on one process or
+under torchrun.
 """
 
 from __future__ import annotations
@@ -34,11 +37,25 @@ class EfficientDetSpec:
     batch_size: int | None = None
     tflite_max_detections: int = 25
     pretrained: bool = True
+    # Model Maker's, accepted for its code and not used (see the module docstring)
+    steps_per_execution: int = 1
+    moving_average_decay: float = 0
+    var_freeze_expr: str = "(efficientnet|fpn_cells|resample_p6)"
+    strategy: str | None = None
+    tpu: str | None = None
+    gcp_project: str | None = None
+    tpu_zone: str | None = None
+    use_xla: bool = False
+    profile: bool = False
+    debug: bool = False
+    tf_random_seed: int = 111111
+    verbose: int = 0
 
     def __post_init__(self) -> None:
         from effnet.models.detection import list_detectors
 
-        name = self.model_name
+        name = str(self.model_name).replace("-", "_")  # Model Maker's "efficientdet-lite0"
+        object.__setattr__(self, "model_name", name)
         if self.uri is not None:
             match = re.search(r"efficientdet[/_-]?(lite\d)", self.uri)
             if not match:
@@ -86,3 +103,19 @@ def get(spec: str | EfficientDetSpec) -> EfficientDetSpec:
             f"model_spec must be a detector name or an EfficientDetSpec, got {type(spec).__name__}"
         )
     return EfficientDetSpec(spec)
+
+
+def _named(name: str):
+    def spec(**kwargs) -> EfficientDetSpec:
+        return EfficientDetSpec(**{"model_name": name, **kwargs})
+
+    spec.__name__ = spec.__qualname__ = "EfficientDet" + name.split("_")[1].capitalize() + "Spec"
+    spec.__doc__ = f"Model Maker's ``{spec.__name__}(...)``: `EfficientDetSpec` of {name}."
+    return spec
+
+
+EfficientDetLite0Spec = _named("efficientdet_lite0")
+EfficientDetLite1Spec = _named("efficientdet_lite1")
+EfficientDetLite2Spec = _named("efficientdet_lite2")
+EfficientDetLite3Spec = _named("efficientdet_lite3")
+EfficientDetLite4Spec = _named("efficientdet_lite4")
