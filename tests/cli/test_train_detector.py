@@ -18,7 +18,7 @@ def detection_set(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run(detection_set, tmp_path_factory):
+def run(detection_set, tmp_path_factory, one_torch_thread):
     out = tmp_path_factory.mktemp("run") / "ssdlite"
     arguments = ["train", str(detection_set), "--model", "ssdlite_mobilenet_v2", "--image-size", "96"]
     assert main([*arguments, "--epochs", "2", "--val-split", "0", "--out", str(out)]) == 0

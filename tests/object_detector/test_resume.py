@@ -11,6 +11,7 @@ from effnet.training import RunOptions
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
 def test_stopped_run_resumes_to_the_uninterrupted_weights(detection_parts, tmp_path):
     train, _ = detection_parts
     subset, _ = train.split(0.5, seed=0)  # 24 images: 3 steps per epoch

@@ -9,10 +9,11 @@ import pytest
 from effnet import object_detector
 
 MODEL, SIZE = "ssdlite_mobilenet_v2", 128
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def trained(detection_parts, tmp_path_factory):
+def trained(detection_parts, tmp_path_factory, one_torch_thread):
     train, _ = detection_parts
     run = tmp_path_factory.mktemp("run") / "ssdlite"
     model = object_detector.create(
