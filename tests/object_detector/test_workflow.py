@@ -17,7 +17,7 @@ def trained(detection_parts, tmp_path_factory, one_torch_thread):
     train, _ = detection_parts
     run = tmp_path_factory.mktemp("run") / "ssdlite"
     model = object_detector.create(
-        train, model_spec=MODEL, epochs=12, batch_size=8, input_size=SIZE, model_dir=run
+        train, model_spec=MODEL, epochs=25, batch_size=8, input_size=SIZE, model_dir=run
     )
     return model, run
 
@@ -27,11 +27,11 @@ def test_training_lowers_the_loss_and_detects_far_above_an_untrained_detector(tr
     train, test = detection_parts
     model, _ = trained
     losses = [row["train_loss"] for row in model.history]
-    assert len(losses) == 12 and losses[-1] < 0.6 * losses[0]
+    assert len(losses) == 25 and losses[-1] < 0.6 * losses[0]
     metrics = model.evaluate(test)
     untrained = object_detector.create(train, model_spec=MODEL, input_size=SIZE, do_train=False)
     before = untrained.evaluate(test)
-    # measured: AP50 0.61 after 15 epochs on 80 images of this generator; an untrained head ~0.0
+    # measured: AP50 0.39 after these 25 epochs, 0.26 after 12; an untrained head scores ~0.0
     assert metrics["AP50"] > 0.3
     assert before["AP50"] < 0.05
     assert set(metrics) >= {"AP", "AP50", "AP75", "ARmax100", "AP_/cat", "AP_/coin"}
