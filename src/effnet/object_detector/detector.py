@@ -35,7 +35,8 @@ WEIGHTS_FILE, LABELS_FILE, CONFIG_FILE, HISTORY_FILE = (
     "config.json",
     "history.json",
 )
-REPORT_SCORE = 0.3  # detections drawn in the report: those at least this confident
+REPORT_SCORE = 0.3  # detections drawn in the report: those at least this confident, else the best few
+FALLBACK_SCORE = 0.05
 RUN_FILES = (WEIGHTS_FILE, LABELS_FILE, CONFIG_FILE, HISTORY_FILE, "report.html")
 
 
@@ -131,6 +132,9 @@ class ObjectDetector:
         for index in sorted(found)[:images]:
             sample, detections = data.samples[index], found[index]
             shown = detections.scores >= REPORT_SCORE
+            if not shown.any():  # a weak model: its best few, as many as the image has objects
+                shown[: len(sample.labels)] = True  # scores come sorted, highest first
+                shown &= detections.scores >= FALLBACK_SCORE
             examples.append(
                 {
                     "path": str(sample.path),

@@ -188,7 +188,11 @@ def write_detection_report(
         _figure(AP_PER_CLASS, "COCO AP (IoU 0.50:0.95) of each class; n/a: no box of it in the test data."),
         "</div>",
         "<h2>Detections</h2>",
-        _figure(DETECTIONS, "Predicted boxes (solid, label and score) over the true boxes (dashed)."),
+        _figure(
+            DETECTIONS,
+            "Predicted boxes (solid, label and score: those scoring 0.3 or more, else an image's best few) "
+            "over the true boxes (dashed).",
+        ),
     ]
     body = "\n".join(part for part in parts if part)
     page = (
