@@ -13,6 +13,8 @@ from effnet.cli.argument_types import fraction, non_negative_int, positive_float
 from effnet.cli.output import printable
 from effnet.cli.runs import add_run_folder_arguments, add_run_option_arguments, run_options, run_training
 from effnet.image_classifier.hparams import FINE_TUNING_EPOCHS, FROZEN_EPOCHS, HParams
+from effnet.object_detector.hparams import FINE_TUNING_EPOCHS as DETECTOR_FINE_TUNING_EPOCHS
+from effnet.object_detector.hparams import FROZEN_EPOCHS as DETECTOR_FROZEN_EPOCHS
 
 if TYPE_CHECKING:
     from effnet.image_classifier import DataLoader
@@ -294,7 +296,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--epochs",
         type=positive_int,
         help=f"epochs (default: {FROZEN_EPOCHS} with a frozen backbone, {FINE_TUNING_EPOCHS} with "
-        "--fine-tune)",
+        f"--fine-tune; detectors: {DETECTOR_FROZEN_EPOCHS} and {DETECTOR_FINE_TUNING_EPOCHS})",
     )
     p.add_argument(
         "--batch-size",
