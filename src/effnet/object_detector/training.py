@@ -185,9 +185,9 @@ def train_detector(
 
         def get(index: int, flipped: bool):
             pixels = images.images[index : index + 1]
-            return normalize(pixels[:, :, ::-1] if flipped else pixels, detector.preprocessing)[
-                0
-            ], images.target(index, flipped)
+            if flipped:
+                pixels = pixels[:, :, ::-1]
+            return normalize(pixels, detector.preprocessing)[0], images.target(index, flipped)
 
         val_inputs = None
     else:
