@@ -38,13 +38,12 @@ def main() -> None:
     parser.add_argument("--json", help="append each row as a JSON line here")
     args = parser.parse_args()
 
-    from effnet.data.detection_set import load_detection_set, write_detection_set
-
     from effnet import object_detector
+    from effnet.data import detection_set
 
     folder = Path(args.data or tempfile.mkdtemp(prefix="detection-training-"))
-    root = write_detection_set(folder / "set", train=args.train, test=args.test, image_size=320)
-    train, test = load_detection_set(root)
+    root = detection_set.write_detection_set(folder / "set", train=args.train, test=args.test, image_size=320)
+    train, test = detection_set.load_detection_set(root)
     lines = [
         f"{describe()}; generated detection set: {len(train)} train / {len(test)} test images of 320 px, "
         f"{len(train.label_names)} classes ({', '.join(train.label_names)}), trained at {args.size} px, "

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from effnet import object_detector
-from effnet.data.detection import DetectionData
+from effnet.data import detection
 from effnet.object_detector import model_spec
 
 
 def test_names_match_model_maker():
-    assert object_detector.DataLoader is DetectionData
+    assert object_detector.DataLoader is detection.DetectionData
     spec = model_spec.get("efficientdet_lite2")
     assert isinstance(spec, object_detector.EfficientDetSpec) and spec.name == "efficientdet_lite2"
     assert spec.tflite_max_detections == 25  # Model Maker's EfficientDetSpec default
