@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers for `make test` and `make test-fast`: one per core of the project's 2-core machines.
+TEST_WORKERS ?= 2
 
 .PHONY: setup demo test test-fast emulator lint format clean
 
@@ -41,12 +43,12 @@ emulator:
 test: setup emulator
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # The edit-test loop: every test but those marked slow (over ~10 s each: int8/int16 exports of real
 # models, fine-tuning, the emulated-CPU run); `make test` still runs them.
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow" --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" --durations=15
 
 format: setup
 	$(VENV)/bin/ruff format src tests benchmarks

@@ -1,11 +1,19 @@
+import os
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from effnet.data.samples import write_digits_folder
+
 # shared test helpers (reference fixtures) live in tests/fixtures
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+
+# Under pytest-xdist (`make test` runs two workers) each worker keeps PyTorch to one thread: two workers of
+# two OpenMP threads each on two cores wait on each other.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +30,9 @@ def one_torch_thread():
 
     with single_thread():
         yield
+
+
+@pytest.fixture(scope="session")
+def digits_folder(tmp_path_factory):
+    """300 of scikit-learn's real handwritten digits as an image folder (10 classes)."""
+    return write_digits_folder(tmp_path_factory.mktemp("digits"), limit=300)

@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "create_model": "effnet.factory",
     "create_embedder": "effnet.factory",
+    "create_detector": "effnet.factory",
+    "list_detectors": "effnet.models.detection",
     "FAMILIES": "effnet.models",
     "ArchSpec": "effnet.models",
     "BlockSpec": "effnet.models",
@@ -42,16 +44,18 @@ __all__ = [
     "__version__",
     "compound",
     "count_params",
+    "create_detector",
     "create_embedder",
     "create_model",
     "get_config",
+    "list_detectors",
     "list_models",
     "profile",
     "scale",
 ]
 
 if TYPE_CHECKING:
-    from effnet.factory import create_embedder, create_model
+    from effnet.factory import create_detector, create_embedder, create_model
     from effnet.models import (
         FAMILIES,
         ArchSpec,
@@ -63,6 +67,7 @@ if TYPE_CHECKING:
         list_models,
         scale,
     )
+    from effnet.models.detection import list_detectors
     from effnet.preprocessing import Preprocessing
     from effnet.profiling import count_params, profile
 

@@ -1,5 +1,5 @@
-"""`effnet.create_model` and `effnet.create_embedder`: build a model of the family by name and, optionally,
-load pretrained weights into it."""
+"""`effnet.create_model`, `effnet.create_embedder` and `effnet.create_detector`: build a model of the family
+by name and, optionally, load pretrained weights into it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from effnet.models import EfficientNet, ModelConfig, build_model, get_config
+from effnet.models.detection.detector import Detector, build_detector, check_input_size
+from effnet.models.detection.spec import DetectorSpec, get_detector_spec, list_detectors
 from effnet.models.embedding import EmbeddingNet, attach_embedding_head
 from effnet.models.families.iresnet import is_iresnet
 from effnet.weights.convert import detect_naming, unwrap_checkpoint
@@ -144,6 +146,47 @@ def create_embedder(
     return attach_embedding_head(
         backbone, head, embedding_dim, input_size, dropout, reduce_channels, head_bn_eps
     )
+
+
+def create_detector(
+    name: str | DetectorSpec,
+    num_classes: int,
+    pretrained_backbone: bool = True,
+    input_size: int | None = None,
+) -> Detector:
+    """A detector by name (`effnet.list_detectors()`) for ``num_classes`` classes at a square ``input_size``
+    (default: the detector's).
+
+    ``pretrained_backbone`` loads the backbone's ImageNet weights (`create_model(..., pretrained=True)`: the
+    EfficientNet-Lite0-2 and MobileNetV2 weights are bundled and work offline); the neck and head start from
+    random weights. Weights that cannot be had raise `effnet.weights.missing.PretrainedWeightsError`; pass
+    ``pretrained_backbone=False`` to start the whole detector from random weights.
+    """
+    from effnet.weights.missing import PretrainedWeightsError, missing_weights_message
+
+    spec = get_detector_spec(name)
+    size = check_input_size(spec, spec.input_size if input_size is None else input_size)
+    if not pretrained_backbone:
+        return build_detector(spec, num_classes, size)
+    scratch = "effnet.create_detector(..., pretrained_backbone=False)"
+    if spec.reduced_tail:
+        from effnet.weights.published import BUNDLED
+
+        bundled = {s.model for s in BUNDLED}
+        offline = [n for n in list_detectors() if get_detector_spec(n).backbone in bundled]
+        raise PretrainedWeightsError(
+            f"{spec.name}: its backbone {spec.backbone} has the reduced last stage of torchvision's SSDLite "
+            "layout, which no ImageNet weights fit; pick a detector whose backbone weights are bundled "
+            f"({', '.join(offline)}), or start from random weights: {scratch}"
+        )
+    try:
+        backbone = create_model(spec.backbone, pretrained=True, features_only=True, input_size=size)
+    except (FileNotFoundError, ValueError) as error:
+        consequence = "the detector would start from a random backbone"
+        message = missing_weights_message(spec.name, spec.backbone, error, consequence, scratch)
+        raise PretrainedWeightsError(message) from None
+    log.info("%s: backbone from %s", spec.name, backbone.weights_report)
+    return Detector(spec, num_classes, backbone, size)
 
 
 def _iresnet_with_weights(config, weights, num_classes, in_chans, drop_rate, overrides) -> Any:

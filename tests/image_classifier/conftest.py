@@ -2,14 +2,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from effnet.data.samples import write_digits_folder
-
-
-@pytest.fixture(scope="session")
-def digits_folder(tmp_path_factory):
-    """300 of scikit-learn's real handwritten digits as an image folder (10 classes)."""
-    return write_digits_folder(tmp_path_factory.mktemp("digits"), limit=300)
-
 
 @pytest.fixture(scope="session")
 def messy_folder(tmp_path_factory):

@@ -19,3 +19,17 @@ def test_every_registered_model_has_a_row():
 )
 def test_table_equals_the_built_model(name):
     assert COUNTS[name] == measure(name), "stale table: run python -m effnet.models.counts"
+
+
+def test_every_detector_has_a_row():
+    from effnet.models.counts import DETECTOR_COUNTS
+    from effnet.models.detection import list_detectors
+
+    assert sorted(DETECTOR_COUNTS) == sorted(list_detectors()), "stale: run python -m effnet.models.counts"
+
+
+@pytest.mark.parametrize("name", ["efficientdet_lite0", "efficientdet_lite4", "ssdlite_mobilenet_v3_large"])
+def test_detector_table_equals_the_built_detector(name):
+    from effnet.models.counts import DETECTOR_COUNTS, measure_detector
+
+    assert DETECTOR_COUNTS[name] == measure_detector(name), "stale table: run python -m effnet.models.counts"

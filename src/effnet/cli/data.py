@@ -1,4 +1,5 @@
-"""`effnet data ...`: built-in datasets written as image folders; `effnet data pack` writes tar shards."""
+"""`effnet data ...`: built-in datasets written as image folders, a detection set as Pascal VOC; `effnet data
+pack` writes tar shards."""
 
 from __future__ import annotations
 
@@ -25,6 +26,24 @@ def cmd_textures(args: argparse.Namespace) -> int:
         f"{root}: {count['train']} train and {count['test']} test crops of {len(TEXTURE_SOURCES)} "
         "scikit-image photos (train from each photo's left half, test from its right half); train with "
         f"`effnet train {root}/train`, evaluate on {root}/test"
+    )
+    return 0
+
+
+def cmd_detection(args: argparse.Namespace) -> int:
+    from effnet.data.detection_set import LABEL_NAMES, load_detection_set, write_detection_set
+
+    root = write_detection_set(
+        args.out, train=args.train, test=args.test, seed=args.seed, image_size=args.image_size
+    )
+    train, test = load_detection_set(root)
+    objects = sum(len(sample.labels) for sample in [*train, *test])
+    print(
+        f"{root}: {len(train)} train and {len(test)} test images ({args.image_size} px JPEG, {objects} "
+        f"objects of {len(LABEL_NAMES)} classes: {', '.join(LABEL_NAMES)}) as Pascal VOC in train/ and "
+        "test/, each with images/ and annotations/, and label_map.txt; read it with "
+        f"DetectionData.from_pascal_voc('{root}/train/images', '{root}/train/annotations', "
+        f"'{root}/label_map.txt')"
     )
     return 0
 
@@ -62,6 +81,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     textures.add_argument("--seed", type=non_negative_int, default=0, help="crop positions seed (default: 0)")
     textures.set_defaults(func=cmd_textures)
+    detection = data_sub.add_parser(
+        "detection",
+        help="object detection: real objects pasted on real photos, exact boxes, as Pascal VOC (5 classes)",
+    )
+    detection.add_argument(
+        "out", help="folder to write (train/ and test/, each with images/ and annotations/)"
+    )
+    detection.add_argument(
+        "--train", type=non_negative_int, default=600, help="training images (default: %(default)s)"
+    )
+    detection.add_argument(
+        "--test", type=non_negative_int, default=150, help="test images (default: %(default)s)"
+    )
+    detection.add_argument("--seed", type=non_negative_int, default=0, help="layout seed (default: 0)")
+    detection.add_argument(
+        "--image-size",
+        type=positive_int,
+        default=320,
+        help="side of the square images in pixels (default: 320)",
+    )
+    detection.set_defaults(func=cmd_detection)
     packer = data_sub.add_parser("pack", help="pack an image folder into tar shards that stream from disk")
     packer.add_argument("data_dir", help="folder with one sub-folder of images per class")
     packer.add_argument("out", help="folder to write shards and index.json to")

@@ -7,6 +7,7 @@ import json
 
 from effnet.cli.argument_types import positive_int
 from effnet.cli.table import format_table, human_count
+from effnet.models.detection.spec import DETECTOR_FAMILIES  # plain data, as the registry
 from effnet.models.registry import FAMILIES  # the registry is plain data: no torch for --help
 
 
@@ -18,6 +19,8 @@ def model_rows(pattern: str | None = None, family: str | None = None) -> list[di
     from effnet.weights.published import weights_for
 
     rows = []
+    if family in DETECTOR_FAMILIES:
+        return rows
     for name in list_models(pattern, family=family):
         config = get_config(name)
         params, macs = counts(name)
@@ -36,13 +39,73 @@ def model_rows(pattern: str | None = None, family: str | None = None) -> list[di
     return rows
 
 
+def detector_rows(pattern: str | None = None, family: str | None = None) -> list[dict]:
+    """One row per detector (`effnet.list_detectors`): params, MACs and anchors with COCO's 90 classes at its
+    input size (the table in `effnet.models.counts`), and the ImageNet weights its backbone can start from
+    (no detection weights are published with effnet)."""
+    from effnet.models.counts import DETECTOR_CLASSES, detector_counts
+    from effnet.models.detection.spec import detector_family, get_detector_spec, list_detectors
+    from effnet.weights.published import weights_for
+
+    if family is not None and family not in DETECTOR_FAMILIES:
+        return []
+    rows = []
+    for name in list_detectors(pattern, family=family):
+        spec = get_detector_spec(name)
+        params, macs, anchors = detector_counts(name)
+        rows.append(
+            {
+                "name": name,
+                "family": detector_family(spec),
+                "backbone": spec.backbone,
+                "params": params,
+                "macs": macs,
+                "classes": DETECTOR_CLASSES,
+                "resolution": spec.input_size,
+                "anchors": anchors,
+                "backbone_weights": [] if spec.reduced_tail else [w.tag for w in weights_for(spec.backbone)],
+            }
+        )
+    return rows
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     rows = model_rows(args.pattern, args.family)
-    if not rows:
+    detectors = detector_rows(args.pattern, args.family)
+    if not rows and not detectors:
         raise ValueError(f"no model matches {args.pattern!r}; run `effnet models` to list all")
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows + detectors, indent=2))
         return 0
+    if rows:
+        print_models(rows)
+    if detectors:
+        if rows:
+            print()
+        print_detectors(detectors)
+    return 0
+
+
+def print_detectors(rows: list[dict]) -> None:
+    table = [
+        (
+            r["name"],
+            r["family"],
+            r["backbone"],
+            f"{r['params']:,}",
+            human_count(r["macs"]),
+            r["resolution"],
+            f"{r['anchors']:,}",
+            ", ".join(r["backbone_weights"]) or "-",
+        )
+        for r in rows
+    ]
+    headers = ("detector", "family", "backbone", "params", "MACs", "input", "anchors", "backbone weights")
+    print(format_table(headers, table, right=(3, 4, 5, 6)))
+    print(f"(params and MACs with {rows[0]['classes']} classes; no detection weights: the heads start fresh)")
+
+
+def print_models(rows: list[dict]) -> None:
     table = [
         (
             r["name"],
@@ -57,7 +120,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     ]
     headers = ("name", "family", "params", "MACs", "resolution", "top-1", "weights (first = default)")
     print(format_table(headers, table, right=(2, 3, 4, 5)))
-    return 0
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -93,9 +155,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list the supported models with params, MACs and reference top-1")
+    p = sub.add_parser(
+        "models", help="list the supported models and detectors with params, MACs and reference top-1"
+    )
     p.add_argument("pattern", nargs="?", help="filter names, e.g. 'lite' or 'mobilenet_v3_*'")
-    p.add_argument("--family", choices=FAMILIES, help="only this family")
+    p.add_argument("--family", choices=FAMILIES + DETECTOR_FAMILIES, help="only this family")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_models)
 

@@ -21,6 +21,17 @@ def test_models_table(capsys):
     assert "mobilenet_v3_large_100" in out and "5,483,032" in out and "75.2" in out
 
 
+def test_models_lists_detectors(capsys):
+    assert main(["models", "lite0"]) == 0
+    out = capsys.readouterr().out
+    assert "efficientnet_lite0" in out and "efficientdet_lite0" in out and "19,206" in out
+    assert "3,243,470" in out  # automl's EfficientDet-Lite0 at 90 classes (tests/models/detection)
+    assert main(["models", "--family", "ssdlite", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["name"] == "ssdlite_mobilenet_v3_large" and rows[0]["anchors"] == 3234
+    assert all(r["family"] == "ssdlite" for r in rows)
+
+
 def test_models_without_match_is_an_error(capsys):
     assert main(["models", "vgg"]) == 2
     assert "no model matches 'vgg'" in capsys.readouterr().err

@@ -1,0 +1,67 @@
+"""Anchor boxes of a detector at its input size, in the order its head emits predictions: levels from the
+finest (stride 8 or 16) to the coarsest, locations row-major (y, then x), then the anchors of a location."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from effnet.models.detection.spec import DetectorSpec, GridAnchors, SSDAnchors, level_sizes
+
+
+def feature_sizes(spec: DetectorSpec, input_size: int) -> list[int]:
+    """The side of each map the head predicts on, for a square ``input_size`` image."""
+    first_stride = 2**spec.min_level if spec.architecture == "efficientdet" else 16
+    return level_sizes(input_size, spec.num_levels, first_stride)
+
+
+def _centers(size: int, input_size: int) -> torch.Tensor:
+    """(y, x) centers of a size x size grid spread over the image, row-major: [size * size, 2]."""
+    step = input_size / size  # not 2**level where the image is not a multiple of it, as in automl
+    line = (torch.arange(size, dtype=torch.float64) + 0.5) * step
+    y, x = torch.meshgrid(line, line, indexing="ij")
+    return torch.stack([y.reshape(-1), x.reshape(-1)], dim=1)
+
+
+def grid_anchor_shapes(anchors: GridAnchors, stride: float) -> list[tuple[float, float]]:
+    """(width, height) of the anchors of one location, scale-major then aspect ratio (automl anchors.py)."""
+    shapes = []
+    for octave in range(anchors.num_scales):
+        base = anchors.scale * stride * 2 ** (octave / anchors.num_scales)
+        for ratio in anchors.aspect_ratios:
+            shapes.append((base * math.sqrt(ratio), base / math.sqrt(ratio)))
+    return shapes
+
+
+def ssd_anchor_shapes(anchors: SSDAnchors, level: int, num_levels: int, input_size: int):
+    """(width, height) of the default boxes of one location of ``level``: s_k, sqrt(s_k * s_k+1), then for
+    each aspect ratio r the boxes r and 1/r; sides clipped to the image (torchvision DefaultBoxGenerator)."""
+    scales = anchors.scales(num_levels)
+    s_k = scales[level]
+    pairs = [(s_k, s_k), (math.sqrt(s_k * scales[level + 1]),) * 2]
+    for ratio in anchors.aspect_ratios:
+        root = math.sqrt(ratio)
+        pairs += [(s_k * root, s_k / root), (s_k / root, s_k * root)]
+    return [(min(w, 1.0) * input_size, min(h, 1.0) * input_size) for w, h in pairs]
+
+
+def anchor_boxes(spec: DetectorSpec, input_size: int) -> torch.Tensor:
+    """All anchors of ``spec`` at a square ``input_size``: float32 [A, 4] (xmin, ymin, xmax, ymax) pixels."""
+    levels = []
+    sizes = feature_sizes(spec, input_size)
+    for index, size in enumerate(sizes):
+        if isinstance(spec.anchors, GridAnchors):
+            shapes = grid_anchor_shapes(spec.anchors, input_size / size)
+        else:
+            shapes = ssd_anchor_shapes(spec.anchors, index, len(sizes), input_size)
+        wh = torch.tensor(shapes, dtype=torch.float64)  # [K, 2]
+        centers = _centers(size, input_size)[:, None, :].flip(-1)  # [L, 1, 2] as (x, y)
+        boxes = torch.cat([centers - wh / 2, centers + wh / 2], dim=-1)  # [L, K, 4]
+        levels.append(boxes.reshape(-1, 4))
+    return torch.cat(levels).float()
+
+
+def num_anchors(spec: DetectorSpec, input_size: int | None = None) -> int:
+    sizes = feature_sizes(spec, input_size or spec.input_size)
+    return spec.anchors.per_location * sum(s * s for s in sizes)
