@@ -1,4 +1,8 @@
-"""Top-k classification of image files with a model and the preprocessing that travels with it."""
+"""Top-k classification of image files with a model and the preprocessing that travels with it; objects in
+image files with an exported detector file (`detect_images`, `draw_detections`).
+
+Importing this module imports no torch: predicting with an exported file does not need it.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,14 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from effnet.data import imagenet_labels
-from effnet.data.images import ImageSource
-from effnet.data.inference import probability_batches
-from effnet.factory import create_model
-from effnet.runtime.predictor import Prediction
+from effnet.data.images import ImageDecodeError, ImageSource, load_image
+from effnet.runtime.predictor import Prediction, Predictor
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass
@@ -41,6 +45,8 @@ def load_model(model: str | os.PathLike, weights: str | os.PathLike | None = Non
     Raises ValueError for a ``weights`` file whose classifier does not fit: its head would be dropped and
     predictions would come from a random one.
     """
+    from effnet.factory import create_model
+
     if Path(model).is_dir():
         if weights is not None:
             raise ValueError(f"{model} is a run folder with its own weights; pass no weights file with it")
@@ -87,6 +93,8 @@ def predict_images(
     """Classify images (paths, PIL images or arrays); an unreadable file gets an error entry, the rest are
     still predicted. Uses ``model.preprocessing`` (the one its weights were evaluated with); batched and
     decoded in threads as `effnet.data.inference.probability_batches` says."""
+    from effnet.data.inference import probability_batches
+
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     labels = list(labels) if labels is not None else default_labels(model)
@@ -106,3 +114,79 @@ def predict_images(
                 for p, i in zip(row_values, row_indexes, strict=True)
             ]
     return results
+
+
+# -- detection -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DetectionResult:
+    """The objects found in one image (`effnet.runtime.Predictor.detect`'s dicts: box [xmin, ymin, xmax,
+    ymax] in the image's pixels, label, index, score), or why it could not be read."""
+
+    file: str
+    detections: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        data: dict[str, Any] = {"file": self.file, "detections": self.detections}
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+def detect_images(
+    model: str | os.PathLike | Predictor,
+    images: Iterable[ImageSource],
+    score_threshold: float = 0.3,
+    num_threads: int | None = None,
+) -> list[DetectionResult]:
+    """Objects in each image with an exported detector file (a path, or a loaded `effnet.runtime`
+    predictor); an unreadable image gets an error entry, the others are still run."""
+    from effnet.runtime import load
+
+    predictor = model if isinstance(model, Predictor) else load(model, num_threads=num_threads)
+    results = []
+    for position, image in enumerate(images):
+        result = DetectionResult(image_name(image, position))
+        try:
+            result.detections = predictor.detect(image, score_threshold=score_threshold)  # type: ignore[assignment]
+        except ImageDecodeError as error:
+            result.error = str(error)
+        results.append(result)
+    return results
+
+
+_COLORS = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240))
+
+
+def draw_detections(
+    image: ImageSource, detections: Sequence[dict[str, Any]], path: str | os.PathLike
+) -> Path:
+    """Write ``image`` with each detection's box and "label score" drawn on it to ``path`` (the format from
+    its suffix; written atomically); returns the path."""
+    from PIL import ImageDraw
+
+    from effnet.checkpoint import atomic_path
+
+    picture = load_image(image).copy()
+    draw = ImageDraw.Draw(picture)
+    width = max(1, round(max(picture.size) / 300))
+    for detection in detections:
+        color = _COLORS[int(detection["index"]) % len(_COLORS)]
+        xmin, ymin, xmax, ymax = detection["box"]
+        draw.rectangle((xmin, ymin, xmax, ymax), outline=color, width=width)
+        text = f"{detection['label']} {detection['score']:.2f}"
+        left, top, right, bottom = draw.textbbox((xmin, ymin), text)
+        lift = bottom - top + 2 if ymin >= bottom - top + 2 else 0  # above the box when there is room
+        draw.rectangle((left, top - lift, right + 2, bottom - lift), fill=color)
+        draw.text((xmin + 1, ymin - lift), text, fill=(255, 255, 255))
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as temporary:
+        picture.save(temporary, format=_image_format(target))
+    return target
+
+
+def _image_format(path: Path) -> str:
+    return {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}.get(path.suffix.lower(), "PNG")

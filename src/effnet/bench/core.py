@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from effnet.bench.formats import DEFAULT_FORMATS, FORMATS
 from effnet.bench.latency import NOISE_RATIO, measure
-from effnet.bench.runners import RUNNERS, FormatSkipped, Session, torch_threads
+from effnet.bench.runners import FormatSkipped, Session, runner_for, torch_threads
 from effnet.profiling import count_params, profile
 from effnet.runtime.cpu import cpu_info
 
 CALIBRATION_IMAGES = 48  # two thirds calibrate int8, the rest check the quantized file
+DETECTOR_CLASSES = 90  # a benchmarked detector's head: COCO's 90 category ids, as TFLite's detection models
 EVAL_BATCH = 32
 LATENCY_KEYS = (
     "latency_ms_median",
@@ -68,7 +70,10 @@ def run_bench(
     """Measure each (model, format, threads) on this machine's CPU; one dict per row.
 
     - ``models``: names from `effnet.list_models()` (or ``family``: all of one family), or ``run_dir``: a
-      folder written by `effnet train` (its model, labels and training images for calibration).
+      folder written by `effnet train` (its model, labels and training images for calibration). Detector
+      names (`effnet.list_detectors()`) measure the detector with random weights and `DETECTOR_CLASSES`
+      classes, timed whole: network and post-processing (NMS), as its exported file runs (formats torch,
+      onnx, onnx-int8, tflite, tflite-int8).
     - ``formats``: ``"torch"`` (eager), ``"torch-compile"``, ``"onnx"``, ``"onnx-int8"``, ``"onnx-int16"``
       (ONNX Runtime), ``"tflite"``, ``"tflite-int8"``, ``"tflite-int16"`` (LiteRT). Files are exported once
       with `effnet.export` into ``workdir`` (default: a temporary folder, removed afterwards; a given one is
@@ -121,7 +126,7 @@ def run_bench(
             timed_input = np.repeat(representative[:1], batch, axis=0)
             for file_format in formats:
                 bar.set_description(f"{model.name} {file_format}: building")
-                runner = RUNNERS[file_format](
+                runner = runner_for(file_format, model.network)(
                     model.network, model.key, folder, representative, model.labels, batch
                 )
                 skipped: str | None = None
@@ -203,9 +208,13 @@ def resolve_models(
             raise ValueError(f"--family: {error}") from None
     if not names:
         raise ValueError("no model to measure: pass --models NAME[,NAME...], --family F or --run RUN_DIR")
-    names = [_full_name(name, set(list_models())) for name in names]
+    detectors = _detector_names()
+    names = [name if name in detectors else _full_name(name, set(list_models())) for name in names]
     result = []
     for name in dict.fromkeys(names):
+        if name in detectors:
+            result.append(_detector_model(name, resolution))
+            continue
         network = create_model(name, pretrained=pretrained).eval()
         if resolution is not None:
             network.preprocessing = network.preprocessing.with_size(resolution)
@@ -217,13 +226,38 @@ def resolve_models(
     return result
 
 
+def _detector_names() -> set[str]:
+    from effnet.models.detection import list_detectors
+
+    return set(list_detectors())
+
+
+def _detector_model(name: str, resolution: int | None) -> BenchModel:
+    """A detector with random weights and its post-processing, as its exported file runs."""
+    from effnet.export.detection import DetectorWithPostprocess
+    from effnet.models.detection import build_detector
+    from effnet.models.detection.postprocess import DetectionPostprocess
+
+    torch.manual_seed(0)
+    detector = build_detector(name, DETECTOR_CLASSES, input_size=resolution).eval()
+    postprocess = DetectionPostprocess(
+        detector.anchor_boxes(), detector.spec.box_coder_weights, detector.input_size
+    )
+    network = DetectorWithPostprocess(detector, postprocess).eval()
+    key = f"{name}-{detector.input_size}-{DETECTOR_CLASSES}classes-random"
+    return BenchModel(name, detector.spec.architecture, network, key)
+
+
 def _full_name(name: str, known: set[str]) -> str:
     """A registry name; EfficientNet short names are accepted (``lite0``, ``b0``, ``v2_b0``)."""
     if name in known:
         return name
     if f"efficientnet_{name}" in known:
         return f"efficientnet_{name}"
-    raise ValueError(f"--models: unknown model {name!r}; run `effnet models` to list them")
+    raise ValueError(
+        f"--models: unknown model {name!r}; run `effnet models` to list them (detectors: "
+        "`effnet models --family efficientdet_lite`)"
+    )
 
 
 def _run_model(run_dir: Path, resolution: int | None) -> BenchModel:

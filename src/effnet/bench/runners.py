@@ -97,7 +97,10 @@ class TorchRunner(Runner):
 
         def run(batch: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                return network(torch.from_numpy(batch)).float().numpy()
+                outputs = network(torch.from_numpy(batch))
+            if isinstance(outputs, tuple):  # a detector with its post-processing: the boxes
+                return outputs[0].float().numpy()
+            return outputs.float().numpy()
 
         return run
 
@@ -215,6 +218,84 @@ class TFLiteInt8Runner(TFLiteRunner):
 
 class TFLiteInt16Runner(TFLiteRunner):
     quantization = "int16"
+
+
+class DetectorRunner(ExportedRunner):
+    """A detector file with its post-processing (`effnet.export.detection.export_detector`), timed whole:
+    the model is a `DetectorWithPostprocess`, whose settings the file takes."""
+
+    file_format = ""
+
+    def build(self) -> None:
+        if self.batch > 1:
+            raise FormatSkipped("effnet's detector files take batch 1")
+        self.suffix = f".{self.file_format}"
+        super().build()
+
+    def export(self, target: Path) -> None:
+        from effnet.export.detection import export_detector
+
+        config = self._calibrated_config()
+        if config is not None and self.file_format == "tflite":
+            # uint8 input, as on-device pipelines feed camera frames (the outputs stay float32)
+            config = QuantizationConfig.for_int8(self.representative, config.quantization_steps)
+        post = self.model.postprocess
+        export_detector(
+            self.model.detector,
+            target,
+            quantization=config,
+            representative_images=self.representative,
+            labels=self.labels,
+            score_threshold=post.score_threshold,
+            iou_threshold=post.iou_threshold,
+            max_detections=post.max_detections,
+            pre_nms_top_k=post.pre_nms_top_k,
+        )
+
+    def session(self, threads: int) -> Session:
+        from effnet import runtime
+
+        predictor = runtime.load(self.path, num_threads=threads)
+        return lambda batch: predictor.detect_batch(batch)[0]
+
+
+class DetectorOnnxRunner(DetectorRunner):
+    file_format = "onnx"
+
+
+class DetectorOnnxInt8Runner(DetectorOnnxRunner):
+    quantization = "int8"
+
+
+class DetectorTFLiteRunner(DetectorRunner):
+    file_format = "tflite"
+    batch_limit = 1
+
+
+class DetectorTFLiteInt8Runner(DetectorTFLiteRunner):
+    quantization = "int8"
+
+
+class NotForDetectors(Runner):
+    def build(self) -> None:
+        raise FormatSkipped("not offered for detectors (torch, onnx, onnx-int8, tflite, tflite-int8 are)")
+
+
+DETECTOR_RUNNERS: dict[str, type[Runner]] = {
+    "torch": TorchRunner,
+    "onnx": DetectorOnnxRunner,
+    "onnx-int8": DetectorOnnxInt8Runner,
+    "tflite": DetectorTFLiteRunner,
+    "tflite-int8": DetectorTFLiteInt8Runner,
+}
+
+
+def runner_for(file_format: str, network: nn.Module) -> type[Runner]:
+    """The runner class of ``file_format`` for ``network`` (a classifier, or a detector with its
+    post-processing)."""
+    if hasattr(network, "postprocess") and hasattr(network, "detector"):
+        return DETECTOR_RUNNERS.get(file_format, NotForDetectors)
+    return RUNNERS[file_format]
 
 
 RUNNERS: dict[str, type[Runner]] = {

@@ -1,4 +1,4 @@
-"""`effnet predict IMAGE...`: top-k labels for image files."""
+"""`effnet predict IMAGE...`: top-k labels for image files, or the objects an exported detector finds."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from effnet.cli.argument_types import positive_int
 from effnet.cli.output import printable
 
 if TYPE_CHECKING:
-    from effnet.predict import ImageResult
+    from effnet.predict import DetectionResult, ImageResult
 
 
 def predict_exported(args: argparse.Namespace) -> list[ImageResult]:
@@ -31,13 +31,58 @@ def predict_exported(args: argparse.Namespace) -> list[ImageResult]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     if args.model.endswith((".onnx", ".tflite")):
+        from effnet.runtime import load
+
+        predictor = load(args.model)
+        if predictor.is_detector:
+            return detect_exported(predictor, args)
+        if args.draw:
+            raise ValueError(f"--draw: {args.model} is a classifier, not an object detector; drop --draw")
         results = predict_exported(args)
         return report(results, args.json)
+    if args.draw:
+        raise ValueError(
+            f"--draw needs an exported detector file (.onnx or .tflite), got --model {args.model}"
+        )
     from effnet.predict import load_model, predict_images
 
     model = load_model(args.model, args.weights)
     results = predict_images(model, args.images, top_k=args.top)
     return report(results, args.json)
+
+
+def detect_exported(predictor, args: argparse.Namespace) -> int:
+    """Detections of an exported detector file (`effnet.predict.detect_images`), printed; with ``--draw``
+    each image is also written to that folder with its boxes drawn."""
+    from pathlib import Path
+
+    from effnet.predict import detect_images, draw_detections
+
+    results = detect_images(predictor, args.images, score_threshold=args.threshold)
+    if args.draw:
+        for result in results:
+            if not result.error:
+                draw_detections(
+                    result.file, result.detections, Path(args.draw) / f"{Path(result.file).stem}.png"
+                )
+    return report_detections(results, args.json)
+
+
+def report_detections(results: list[DetectionResult], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        for result in results:
+            if result.error:
+                continue
+            print(printable(result.file))
+            for d in result.detections:
+                box = ", ".join(f"{v:.1f}" for v in d["box"])
+                print(f"  {d['score']:6.3f}  {d['label']}  [{box}]")
+    failed = [r for r in results if r.error]
+    for result in failed:
+        print(f"effnet predict: {printable(result.error)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def report(results: list[ImageResult], as_json: bool) -> int:
@@ -57,7 +102,9 @@ def report(results: list[ImageResult], as_json: bool) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="top-k ImageNet (or your model's) labels for images")
+    p = sub.add_parser(
+        "predict", help="top-k ImageNet (or your model's) labels for images, or an exported detector's boxes"
+    )
     p.add_argument(
         "images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, BMP, TIFF, GIF ...)"
     )
@@ -74,4 +121,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--top", type=positive_int, default=5, help="how many labels per image (default: 5)")
     p.add_argument("--json", action="store_true", help="print JSON, one object per image")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.3,
+        help="an exported detector: the lowest score shown (default: %(default)s)",
+    )
+    p.add_argument(
+        "--draw",
+        metavar="OUT_DIR",
+        help="an exported detector: write each image with its boxes and labels drawn into OUT_DIR "
+        "(as NAME.png)",
+    )
     p.set_defaults(func=cmd_predict)

@@ -3,6 +3,7 @@
     from effnet.export import export_onnx, export_tflite, QuantizationConfig
     export_onnx(model, "model.onnx", quantize="int8", representative_data=images)
     export_tflite(model, "model.tflite", QuantizationConfig.for_int8(images))
+    export_detector(detector, "det.tflite", quantization="int8", representative_images=paths)
 
 Each export writes one file holding the model name, preprocessing and labels, runs it with `effnet.runtime`,
 compares it with the PyTorch model, and only then moves it into place. The engines are optional extras:
@@ -22,6 +23,8 @@ _EXPORTS = {
     "ExportCheck": "effnet.export.checks",
     "ExportCheckError": "effnet.export.checks",
     "ExportedPath": "effnet.export.checks",
+    "DetectionExportCheck": "effnet.export.detection_check",
+    "export_detector": "effnet.export.detection",
     "export_onnx": "effnet.export.onnx",
     "DEFAULT_QUANTIZATION_STEPS": "effnet.export.quantization",
     "QuantizationConfig": "effnet.export.quantization",
@@ -32,10 +35,12 @@ __all__ = [
     "AGREEMENT_WARNING",
     "DEFAULT_QUANTIZATION_STEPS",
     "FLOAT_TOLERANCE",
+    "DetectionExportCheck",
     "ExportCheck",
     "ExportCheckError",
     "ExportedPath",
     "QuantizationConfig",
+    "export_detector",
     "export_onnx",
     "export_tflite",
 ]
@@ -48,6 +53,8 @@ if TYPE_CHECKING:
         ExportCheckError,
         ExportedPath,
     )
+    from effnet.export.detection import export_detector
+    from effnet.export.detection_check import DetectionExportCheck
     from effnet.export.onnx import export_onnx
     from effnet.export.quantization import DEFAULT_QUANTIZATION_STEPS, QuantizationConfig
     from effnet.export.tflite import export_tflite

@@ -12,6 +12,7 @@ will run it with (`effnet.runtime`) and comparing with the PyTorch model.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -258,12 +259,14 @@ def check_and_publish(
     file_format: str,
     config: QuantizationConfig | None,
     portable: bool = False,
+    checker: Callable[..., Any] | None = None,
 ) -> ExportedPath:
     """The last step of every export: `check_export` the staged file (run by ``predictor``) against
-    ``model``, then move it to ``target``; the returned path carries the check."""
+    ``model``, then move it to ``target``; the returned path carries the check. ``checker``: another check
+    with `check_export`'s signature (a detector's compares detections, `effnet.export.detection`)."""
     from effnet.export.files import publish
 
-    check = check_export(
+    check = (checker or check_export)(
         predictor,
         model,
         data,

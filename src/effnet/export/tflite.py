@@ -122,9 +122,11 @@ def _quantize(
     calibration: np.ndarray | None,
     network,
     reference: bytes | None = None,
+    float_scope: str | None = None,
 ) -> bytes:
     """``float_model`` quantized as ``config`` asks; bias correction moves each layer towards
-    ``reference`` (a float .tflite of the same network; default ``float_model``)."""
+    ``reference`` (a float .tflite of the same network; default ``float_model``). ``float_scope``: a regex
+    of tensor names whose operators stay float (a detector's post-processing)."""
     from ai_edge_quantizer import quantizer, recipe
 
     if config.mode == "fp16":
@@ -140,6 +142,10 @@ def _quantize(
             _io_entry(base[0], "INPUT", config.inference_input_type),
             _io_entry(base[0], "OUTPUT", config.inference_output_type),
         ]
+        if float_scope is not None:  # the recipe's later entries win where several match an operator
+            model_recipe.append(
+                {"regex": float_scope, "operation": "*", "algorithm_key": "no_quantize", "op_config": {}}
+            )
         with native_stderr_captured():
             qsvs = _calibrate(float_model, model_recipe, calibration, input_range(network.preprocessing))
     with native_stderr_captured():

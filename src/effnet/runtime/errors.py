@@ -40,3 +40,19 @@ def metadata_or_error(path: str, read: Callable[[], T], fix: str) -> T:
         return read()
     except ValueError as error:
         raise ModelFileError(path, str(error).removeprefix(f"{path}: "), fix) from None
+
+
+def detection_output_names(path: str, outputs: list[str], inputs: int, fix: str) -> list[str]:
+    """A detector file has one image input and the four outputs of `effnet.runtime.detection`, found by
+    name (ONNX) or signature order (LiteRT: output_0 .. output_3); anything else is a ModelFileError."""
+    from effnet.runtime.detection import DETECTION_OUTPUTS
+
+    for wanted in (list(DETECTION_OUTPUTS), [f"output_{k}" for k in range(len(DETECTION_OUTPUTS))]):
+        if inputs == 1 and set(wanted) <= set(outputs):
+            return wanted
+    raise ModelFileError(
+        path,
+        f"is marked as a detector but has {inputs} inputs and the outputs {outputs}, expected one image "
+        f"input and the outputs {list(DETECTION_OUTPUTS)}",
+        fix,
+    )

@@ -26,7 +26,7 @@ from effnet.preprocessing import Preprocessing
 
 METADATA_VERSION = 1
 LAYOUTS = ("NCHW", "NHWC")
-OUTPUTS = ("logits", "features")
+OUTPUTS = ("logits", "features", "detections")
 QUANTIZATIONS = ("none", "int8", "int16", "fp16", "dynamic")
 TFLITE_METADATA_FILE = "effnet.json"
 TFLITE_LABELS_FILE = "labels.txt"
@@ -46,7 +46,9 @@ class ModelMetadata:
 
     ``input_layout`` is the layout of the file's input tensor: "NCHW" (ONNX, as in PyTorch) or "NHWC"
     (LiteRT, as on-device pipelines feed it). ``output`` is "logits" for a classifier, "features" for a
-    backbone or embedding model. ``labels`` is None when the exporter was given no class names.
+    backbone or embedding model, "detections" for an object detector (``task`` is then "detection" and
+    ``detection`` describes its four outputs and post-processing, see `effnet.runtime.detection`).
+    ``labels`` is None when the exporter was given no class names.
     """
 
     model_name: str
@@ -59,6 +61,12 @@ class ModelMetadata:
     int8_format: str = (
         ""  # an int8 .onnx file's weight format ("portable" or "vnni"); "" elsewhere or unknown
     )
+    detection: dict[str, Any] | None = None  # a detector's output layout and post-processing settings
+
+    @property
+    def task(self) -> str:
+        """ "detection", "embedding" or "classification", from what the file outputs."""
+        return {"detections": "detection", "features": "embedding"}.get(self.output, "classification")
 
     def __post_init__(self) -> None:
         if self.input_layout not in LAYOUTS:
@@ -67,6 +75,10 @@ class ModelMetadata:
             raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if self.quantization not in QUANTIZATIONS:
             raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {self.quantization!r}")
+        if (self.output == "detections") != (self.detection is not None):
+            raise ValueError(
+                "a detector's metadata (output 'detections') needs its 'detection' entry, and only it"
+            )
         if self.labels is not None:
             object.__setattr__(self, "labels", tuple(str(label) for label in self.labels))
 
@@ -81,6 +93,7 @@ class ModelMetadata:
             "quantization": self.quantization,
             "producer": self.producer,
             **({"int8_format": self.int8_format} if self.int8_format else {}),
+            **({"task": self.task, "detection": self.detection} if self.detection is not None else {}),
         }
 
     @classmethod
@@ -101,6 +114,7 @@ class ModelMetadata:
                 quantization=data.get("quantization", "none"),
                 producer=data.get("producer", ""),
                 int8_format=str(data.get("int8_format", "")),
+                detection=dict(data["detection"]) if data.get("detection") is not None else None,
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{source}: damaged effnet metadata ({error}); re-export the model") from None
@@ -122,6 +136,9 @@ class ModelMetadata:
             props["int8_format"] = self.int8_format
         if self.labels is not None:
             props["labels"] = json.dumps(list(self.labels), ensure_ascii=False)
+        if self.detection is not None:
+            props["task"] = self.task
+            props["detection"] = json.dumps(self.detection)
         return props
 
     @classmethod
@@ -133,6 +150,7 @@ class ModelMetadata:
             data: dict[str, Any] = dict(props)
             data["preprocessing"] = json.loads(props["preprocessing"])
             data["labels"] = json.loads(props["labels"]) if "labels" in props else None
+            data["detection"] = json.loads(props["detection"]) if "detection" in props else None
         except (KeyError, json.JSONDecodeError) as error:
             raise ValueError(f"{source}: damaged effnet metadata ({error}); re-export the model") from None
         return cls.from_dict(data, source)

@@ -9,7 +9,13 @@ import numpy as np
 
 from effnet.preprocessing import Preprocessing
 from effnet.runtime.cpu import cpu_info
-from effnet.runtime.errors import ModelFileError, check_one_input_one_output, metadata_or_error, short_reason
+from effnet.runtime.errors import (
+    ModelFileError,
+    check_one_input_one_output,
+    detection_output_names,
+    metadata_or_error,
+    short_reason,
+)
 from effnet.runtime.metadata import ModelMetadata
 from effnet.runtime.optional import import_optional
 from effnet.runtime.predictor import Predictor, TensorSpec, default_num_threads
@@ -53,15 +59,22 @@ class OnnxPredictor(Predictor):
             options.add_session_config_entry("session.x64quantprecision", "1")
             self._session = ort.InferenceSession(name, options, providers=["CPUExecutionProvider"])
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        check_one_input_one_output(name, len(inputs), len(outputs), _FIX)
         props = self._session.get_modelmeta().custom_metadata_map
         metadata = metadata_or_error(name, lambda: ModelMetadata.from_onnx_props(props, name), _FIX)
+        if metadata is not None and metadata.output == "detections":
+            self._output_names = detection_output_names(name, [o.name for o in outputs], len(inputs), _FIX)
+        else:
+            check_one_input_one_output(name, len(inputs), len(outputs), _FIX)
+            self._output_names = [outputs[0].name]
         super().__init__(
             name, _spec(name, inputs[0]), _spec(name, outputs[0]), metadata, threads, preprocessing, labels
         )
 
     def _invoke(self, array: np.ndarray) -> np.ndarray:
         return self._session.run([self.output_spec.name], {self.input_spec.name: array})[0]
+
+    def _invoke_outputs(self, array: np.ndarray) -> list[np.ndarray]:
+        return self._session.run(self._output_names, {self.input_spec.name: array})
 
 
 def _needs_exact_kernels(props: dict[str, str]) -> bool:

@@ -19,6 +19,12 @@ from effnet.data.decoding import decode_batches
 from effnet.data.images import ImageDecodeError, ImageSource
 from effnet.data.transforms import EvalTransform
 from effnet.preprocessing import Preprocessing
+from effnet.runtime.detection import (
+    DEFAULT_SCORE_THRESHOLD,
+    check_score_threshold,
+    detections_in_pixels,
+    resize_for_detection,
+)
 from effnet.runtime.errors import ModelFileError
 from effnet.runtime.metadata import ModelMetadata
 
@@ -129,10 +135,77 @@ class Predictor:
         """Run the engine on one array in the file's own layout and dtype; return its raw output."""
         raise NotImplementedError
 
+    def _invoke_outputs(self, array: np.ndarray) -> list[np.ndarray]:
+        """Run the engine on one array; return every output, in the order of the file's metadata (a
+        detector: `effnet.runtime.detection.DETECTION_OUTPUTS`)."""
+        raise NotImplementedError
+
+    @property
+    def is_detector(self) -> bool:
+        """Whether the file is an object detector (`detect`) rather than a classifier or embedder."""
+        return self.metadata is not None and self.metadata.output == "detections"
+
+    def _not_a_detector(self, method: str) -> None:
+        if self.is_detector:
+            raise ValueError(
+                f"{self.path}: is an object detector ({self.model_name}); {method}() is for classifiers, "
+                "use detect(image) for its boxes"
+            )
+
     def predict_batch(self, batch: Any) -> np.ndarray:
         """Model outputs (float32 (N, K): logits for a classifier) for preprocessed float32 images of
         shape (N, C, H, W), or one (C, H, W) image. Quantized files get their inputs scaled to integers and
         their outputs scaled back, so the result is comparable to the float model's."""
+        self._not_a_detector("predict_batch")
+        chunks = self._run_chunks(batch, lambda chunk: [self._invoke(chunk)])
+        if not chunks:
+            return np.zeros((0, 0), np.float32)
+        return self._dequantize_output(np.concatenate([chunk[0] for chunk in chunks]))
+
+    def detect_batch(self, batch: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A detector file's raw outputs for preprocessed float32 images (N, C, H, W) (or one (C, H, W)):
+        (boxes [N, D, 4] (ymin, xmin, ymax, xmax) in 0..1, classes [N, D], scores [N, D], count [N]), all
+        float32; see `effnet.runtime.detection`."""
+        self._require_detector("detect_batch")
+        chunks = self._run_chunks(batch, self._invoke_outputs)
+        merged = [np.concatenate([chunk[k] for chunk in chunks]).astype(np.float32) for k in range(4)]
+        boxes, classes, scores, count = merged
+        return boxes, classes, scores, count.reshape(-1)
+
+    def detect(
+        self, images: ImageSource | Iterable[ImageSource], score_threshold: float = DEFAULT_SCORE_THRESHOLD
+    ) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
+        """Objects in an image: a list of ``{"box": [xmin, ymin, xmax, ymax], "label", "index", "score"}``
+        with the box in pixels of the image as given, scores >= ``score_threshold``, highest first. For a
+        list of images, one such list per image.
+
+        ``images``: file paths, PIL images, HxWxC arrays or encoded bytes; each is resized to the file's
+        square input (no letterbox, as in training) and normalized as its metadata says. An unreadable
+        image raises `effnet.data.ImageDecodeError` naming it."""
+        self._require_detector("detect")
+        threshold = check_score_threshold(score_threshold)
+        single = _is_single_image(images)
+        preprocessing = self._require_preprocessing()
+        results = []
+        for image in _as_image_list(images):
+            array, (width, height) = resize_for_detection(image, preprocessing)
+            outputs = self.detect_batch(array[None])
+            results.append(
+                detections_in_pixels([o[0] for o in outputs], width, height, self.labels, threshold)
+            )
+        return results[0] if single else results
+
+    def _require_detector(self, method: str) -> None:
+        if not self.is_detector:
+            kind = self.metadata.output if self.metadata is not None else "unknown outputs"
+            raise ValueError(
+                f"{self.path}: is not an object detector (it outputs {kind}); {method}() needs a file "
+                "exported with effnet.export.detection.export_detector, use predict(image) for a classifier"
+            )
+
+    def _run_chunks(self, batch: Any, invoke) -> list[list[np.ndarray]]:
+        """``invoke`` on the batch in the file's layout and dtype, in chunks of its batch size; the outputs of
+        each chunk, padding rows dropped."""
         array = np.asarray(batch, dtype=np.float32)
         if array.ndim == 3:
             array = array[None]
@@ -154,8 +227,8 @@ class Predictor:
             real = len(chunk)
             if fixed and real < fixed:  # a fixed batch larger than what is left: pad, then drop the padding
                 chunk = np.concatenate([chunk, np.zeros((fixed - real, *chunk.shape[1:]), chunk.dtype)])
-            outputs.append(self._invoke(chunk)[:real])
-        return self._dequantize_output(np.concatenate(outputs)) if outputs else np.zeros((0, 0), np.float32)
+            outputs.append([output[:real] for output in invoke(chunk)])
+        return outputs
 
     def predict(self, images: ImageSource | Iterable[ImageSource], top_k: int = 5) -> list[list[Prediction]]:
         """The ``top_k`` most probable classes for each image, most probable first.
@@ -175,6 +248,7 @@ class Predictor:
     ) -> list[list[Prediction] | ImageDecodeError]:
         """As `predict`, but an unreadable image gets its `ImageDecodeError` in its place in the list, and
         the others are still predicted. Images are decoded in threads, a batch ahead of the engine."""
+        self._not_a_detector("predict")
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         if self.metadata is not None and self.metadata.output != "logits":
@@ -208,6 +282,7 @@ class Predictor:
         Images are decoded in ``num_workers`` processes (None: one per CPU) with the file's preprocessing;
         unreadable ones are skipped and reported by the dataset, as in training.
         """
+        self._not_a_detector("evaluate")
         if not hasattr(dataset, "iter_batches") or not hasattr(dataset, "index_to_label"):
             raise TypeError(
                 f"evaluate expects an effnet ImageDataset (e.g. ImageDataset.from_folder(path)), got "
@@ -291,9 +366,15 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+_SINGLE = (str, os.PathLike, Image.Image, bytes, bytearray, memoryview)
+
+
+def _is_single_image(images: Any) -> bool:
+    return isinstance(images, _SINGLE) or (isinstance(images, np.ndarray) and images.ndim in (2, 3))
+
+
 def _as_image_list(images: Any) -> list[Any]:
-    single = (str, os.PathLike, Image.Image, bytes, bytearray, memoryview)
-    if isinstance(images, single):
+    if isinstance(images, _SINGLE):
         return [images]
     if isinstance(images, np.ndarray):
         return [images] if images.ndim in (2, 3) else list(images)

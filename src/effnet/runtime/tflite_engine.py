@@ -10,7 +10,13 @@ import numpy as np
 
 from effnet.preprocessing import Preprocessing
 from effnet.quiet import native_stderr_captured
-from effnet.runtime.errors import ModelFileError, check_one_input_one_output, metadata_or_error, short_reason
+from effnet.runtime.errors import (
+    ModelFileError,
+    check_one_input_one_output,
+    detection_output_names,
+    metadata_or_error,
+    short_reason,
+)
 from effnet.runtime.metadata import read_tflite_metadata
 from effnet.runtime.optional import import_optional
 from effnet.runtime.predictor import Predictor, TensorSpec, default_num_threads
@@ -46,8 +52,16 @@ class TFLitePredictor(Predictor):
                 name, f"not a readable .tflite model ({short_reason(error)})", _FIX
             ) from None
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
-        check_one_input_one_output(name, len(inputs), len(outputs), _FIX)
         metadata = metadata_or_error(name, lambda: read_tflite_metadata(name), _FIX)
+        if metadata is not None and metadata.output == "detections":
+            # LiteRT lists output tensors in no promised order: the signature names them output_0 .. output_3
+            signature = self._interpreter.get_signature_runner().get_output_details()
+            wanted = detection_output_names(name, list(signature), len(inputs), _FIX)
+            self._output_indexes = [signature[key]["index"] for key in wanted]
+            outputs = [next(o for o in outputs if o["index"] == self._output_indexes[0])]
+        else:
+            check_one_input_one_output(name, len(inputs), len(outputs), _FIX)
+            self._output_indexes = [outputs[0]["index"]]
         self._input_index = inputs[0]["index"]
         self._output_index = outputs[0]["index"]
         super().__init__(name, _spec(inputs[0]), _spec(outputs[0]), metadata, threads, preprocessing, labels)
@@ -56,6 +70,11 @@ class TFLitePredictor(Predictor):
         self._interpreter.set_tensor(self._input_index, array)
         self._interpreter.invoke()
         return self._interpreter.get_tensor(self._output_index)
+
+    def _invoke_outputs(self, array: np.ndarray) -> list[np.ndarray]:
+        self._interpreter.set_tensor(self._input_index, array)
+        self._interpreter.invoke()
+        return [self._interpreter.get_tensor(index) for index in self._output_indexes]
 
 
 def _spec(detail: dict[str, Any]) -> TensorSpec:

@@ -78,7 +78,10 @@ class Resample(nn.Module):
         if x.shape[-1] > size[-1]:
             return max_pool_half(x)
         if x.shape[-1] < size[-1]:
-            return F.interpolate(x, size=size, mode="nearest")
+            # "nearest-exact" (half-pixel centres), as TF's resize and LiteRT's RESIZE_NEAREST_NEIGHBOR do:
+            # torch's "nearest" picks other pixels where the scale is not whole (P7 3 -> P6 5 at 320 px),
+            # so a .tflite file of the detector would compute another network
+            return F.interpolate(x, size=size, mode="nearest-exact")
         return x
 
 
