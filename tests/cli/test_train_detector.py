@@ -9,9 +9,6 @@ import pytest
 
 from effnet.cli import main
 
-# detections need det-export's post-processing (effnet.models.detection.postprocess)
-pytest.importorskip("effnet.models.detection.postprocess")
-
 
 @pytest.fixture(scope="module")
 def detection_set(tmp_path_factory):

@@ -10,8 +10,6 @@ import pytest
 
 from effnet import object_detector
 
-# detections need det-export's post-processing (effnet.models.detection.postprocess)
-pytest.importorskip("effnet.models.detection.postprocess")
 MODEL, SIZE = "ssdlite_mobilenet_v2", 128
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
