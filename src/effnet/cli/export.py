@@ -52,6 +52,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else run / "export"
     if _is_embedder_run(run):
         return _export_embedder(args, run, formats, out)
+    from effnet.cli.detection import export_detector_run, is_detector_run
+
+    if is_detector_run(run):
+        return export_detector_run(args, run, formats, out)
     classifier = load(run)
     data = None
     if args.quantize in ("int8", "int16"):

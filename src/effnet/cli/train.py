@@ -13,6 +13,8 @@ from effnet.cli.argument_types import fraction, non_negative_int, positive_float
 from effnet.cli.output import printable
 from effnet.cli.runs import add_run_folder_arguments, add_run_option_arguments, run_options, run_training
 from effnet.image_classifier.hparams import FINE_TUNING_EPOCHS, FROZEN_EPOCHS, HParams
+from effnet.object_detector.hparams import FINE_TUNING_EPOCHS as DETECTOR_FINE_TUNING_EPOCHS
+from effnet.object_detector.hparams import FROZEN_EPOCHS as DETECTOR_FROZEN_EPOCHS
 
 if TYPE_CHECKING:
     from effnet.image_classifier import DataLoader
@@ -120,6 +122,10 @@ def _hparam_overrides(args: argparse.Namespace) -> dict:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from effnet import distributed
+    from effnet.cli.detection import cmd_train_detector, is_detection_run
+
+    if is_detection_run(args):
+        return cmd_train_detector(args)
 
     args.fine_tune = args.fine_tune or args.from_scratch  # from scratch trains the whole network
     if distributed.world_size() > 1 and not args.fine_tune:
@@ -216,9 +222,12 @@ def _report(args: argparse.Namespace, classifier, train, val, test, left_out, se
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from effnet.checkpoint import finite_or_null
+    from effnet.cli.detection import cmd_evaluate_detector, is_detector_run
     from effnet.image_classifier import DataLoader, load
 
     target = Path(args.model)
+    if is_detector_run(target):
+        return cmd_evaluate_detector(args)
     data = DataLoader.from_folder(args.data_dir, shuffle=False)
     if target.is_dir():
         classifier = load(target)
@@ -260,28 +269,44 @@ def add_scale_out_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a classifier on a folder of images (one sub-folder per class)")
-    p.add_argument(
-        "data_dir", help="folder with one sub-folder of images per class, or shards from `effnet data pack`"
+    p = sub.add_parser(
+        "train",
+        help="train a classifier on a folder of images (one sub-folder per class), or a detector on "
+        "Pascal VOC / Model Maker CSV detection data",
     )
-    p.add_argument("--model", default="efficientnet_lite0", help="model to train (default: %(default)s)")
+    p.add_argument(
+        "data_dir",
+        help="folder with one sub-folder of images per class, or shards from `effnet data pack`; for a "
+        "detector: a VOC folder (images/, annotations/, label_map.txt), a folder with train/ and test/ VOC "
+        "folders, or a Model Maker CSV file",
+    )
+    p.add_argument(
+        "--model",
+        default="efficientnet_lite0",
+        help="model to train (default: %(default)s; for detection data: efficientdet_lite0)",
+    )
+    p.add_argument(
+        "--task",
+        choices=("auto", "classification", "detection"),
+        default="auto",
+        help="default: %(default)s (detection for a detector --model or detection data, else classification)",
+    )
     p.add_argument("--out", required=True, help="run folder: model, labels.txt, metrics.json, report.html")
     p.add_argument(
         "--epochs",
         type=positive_int,
         help=f"epochs (default: {FROZEN_EPOCHS} with a frozen backbone, {FINE_TUNING_EPOCHS} with "
-        "--fine-tune)",
+        f"--fine-tune; detectors: {DETECTOR_FROZEN_EPOCHS} and {DETECTOR_FINE_TUNING_EPOCHS})",
     )
     p.add_argument(
         "--batch-size",
         type=positive_int,
-        default=HParams.batch_size,
-        help="batch size (default: %(default)s)",
+        help=f"batch size (default: {HParams.batch_size}; detectors: 8)",
     )
     p.add_argument(
         "--learning-rate",
         type=positive_float,
-        help=f"SGD learning rate (default: {HParams.learning_rate})",
+        help=f"SGD learning rate (default: {HParams.learning_rate}; detectors: 0.08)",
     )
     p.add_argument("--fine-tune", action="store_true", help="train the whole network, not only the head")
     p.add_argument(
@@ -324,6 +349,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("evaluate", help="evaluate a trained run folder or an exported .onnx/.tflite file")
     p.add_argument("model", help="run folder written by `effnet train`, or an exported .onnx / .tflite file")
-    p.add_argument("data_dir", help="folder with one sub-folder of images per class")
+    p.add_argument(
+        "data_dir",
+        help="folder with one sub-folder of images per class; for a detector run: detection data (its "
+        "test part)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_evaluate)

@@ -8,6 +8,7 @@ backend is left alone. Every file is written atomically.
 
 from effnet.report.confusion import plot_confusion_matrix
 from effnet.report.curves import best_validation_epoch, plot_training_curves
+from effnet.report.detection import write_detection_report
 from effnet.report.html import render_report, write_report
 from effnet.report.misclassified import plot_misclassified
 from effnet.report.terminal import format_metrics_table
@@ -19,5 +20,6 @@ __all__ = [
     "plot_misclassified",
     "plot_training_curves",
     "render_report",
+    "write_detection_report",
     "write_report",
 ]
