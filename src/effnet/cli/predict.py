@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from effnet.cli.argument_types import positive_int
 from effnet.cli.output import printable
@@ -69,23 +70,23 @@ def detect_exported(predictor, args: argparse.Namespace) -> int:
 
 
 def report_detections(results: list[DetectionResult], as_json: bool) -> int:
-    if as_json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
-    else:
-        for result in results:
-            if result.error:
-                continue
-            print(printable(result.file))
-            for d in result.detections:
-                box = ", ".join(f"{v:.1f}" for v in d["box"])
-                print(f"  {d['score']:6.3f}  {d['label']}  [{box}]")
-    failed = [r for r in results if r.error]
-    for result in failed:
-        print(f"effnet predict: {printable(result.error)}", file=sys.stderr)
-    return 1 if failed else 0
+    def lines(result: DetectionResult):
+        for d in result.detections:
+            box = ", ".join(f"{v:.1f}" for v in d["box"])
+            yield f"  {d['score']:6.3f}  {d['label']}  [{box}]"
+
+    return _report(results, as_json, lines)
 
 
 def report(results: list[ImageResult], as_json: bool) -> int:
+    return _report(
+        results, as_json, lambda result: (f"  {p.probability:6.3f}  {p.label}" for p in result.predictions)
+    )
+
+
+def _report(results: list, as_json: bool, lines: Callable[[Any], Iterable[str]]) -> int:
+    """Print each readable file's results (JSON, or its name and then ``lines(result)``), then one line per
+    file that failed on standard error; 1 if any failed."""
     if as_json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
@@ -93,8 +94,8 @@ def report(results: list[ImageResult], as_json: bool) -> int:
             if result.error:
                 continue
             print(printable(result.file))
-            for p in result.predictions:
-                print(f"  {p.probability:6.3f}  {p.label}")
+            for line in lines(result):
+                print(line)
     failed = [r for r in results if r.error]
     for result in failed:
         print(f"effnet predict: {printable(result.error)}", file=sys.stderr)
