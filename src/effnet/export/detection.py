@@ -283,31 +283,20 @@ def _detection_data(full: DetectorWithPostprocess, config, images: Any) -> Expor
 def _write_onnx(full, config, data: ExportData, work: Path, staged: Path, portable: bool, metadata) -> None:
     import onnx
 
-    from effnet.export.onnx import _quantize_static, _to_float16
+    from effnet.export.onnx import network_proto
 
     network = full.detector
     exported = network_to_quantize(network, config, data, portable)
-    network_file = work / "network.onnx"
-    _network_to_onnx(exported, network_file, full)
-    if config is None:
-        proto = onnx.load(network_file)
-    elif config.calibrated:
-        reference = None
-        if config.corrects_biases and exported is not network:
-            reference = work / "reference.onnx"
-            _network_to_onnx(network, reference, full)
-        with one_line_failure("int8 ONNX quantization", network):
-            proto = _quantize_static(
-                network_file,
-                work,
-                data.calibration,
-                input_range(full.preprocessing),
-                config.corrects_biases,
-                reference_file=reference,
-                portable=portable,
-            )
-    else:
-        proto = _to_float16(onnx.load(network_file))
+    proto = network_proto(
+        network,
+        exported,
+        lambda module, path: _network_to_onnx(module, path, full),
+        config,
+        data,
+        input_range(full.preprocessing),
+        work,
+        portable,
+    )
     post_file = work / "postprocess.onnx"
     logits, deltas = _network_outputs(full)
     with one_line_failure("ONNX export of the post-processing", network):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from effnet.export.bias_correction import channel_means, correct_biases
-from effnet.export.checks import ExportedPath, check_and_publish, export_data
+from effnet.export.checks import ExportData, ExportedPath, check_and_publish, export_data
 from effnet.export.files import destination, one_line_failure, staging_folder
 from effnet.export.metadata import metadata_for
 from effnet.export.qat import network_to_quantize
@@ -91,31 +91,16 @@ def export_onnx(
     with staging_folder(target) as work:
         staged = work / "model.onnx"
 
-        float_file = work / "float.onnx"
-        _torch_to_onnx(exported, float_file, dynamic_batch, opset, metadata.output)
-        if config is None:
-            proto = onnx.load(float_file)
-        elif config.calibrated:
-            reference = None
-            if config.corrects_biases and exported is not network:
-                # GPTQ-rounded weights: correct towards the original network's layers, not the rounded copy's
-                reference = work / "reference.onnx"
-                _torch_to_onnx(network, reference, dynamic_batch, opset, metadata.output)
-            with one_line_failure(f"{config.mode} ONNX quantization", network):
-                proto = _quantize_static(
-                    float_file,
-                    work,
-                    data.calibration,
-                    input_range(network.preprocessing),
-                    config.corrects_biases,
-                    sixteen_bit=config.mode == "int16",
-                    reference_file=reference,
-                    portable=portable,
-                )
-        elif config.mode == "fp16":
-            proto = _to_float16(onnx.load(float_file))
-        else:
-            proto = _quantize_dynamic(float_file, work)
+        proto = network_proto(
+            network,
+            exported,
+            lambda module, path: _torch_to_onnx(module, path, dynamic_batch, opset, metadata.output),
+            config,
+            data,
+            input_range(network.preprocessing),
+            work,
+            portable,
+        )
         for key, value in metadata.to_onnx_props().items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
@@ -124,6 +109,47 @@ def export_onnx(
         return check_and_publish(
             OnnxPredictor(staged), staged, network, data, target, "onnx", config, portable
         )
+
+
+def network_proto(
+    network: nn.Module,
+    exported: nn.Module,
+    write: Callable[[nn.Module, Path], None],
+    config: QuantizationConfig | None,
+    data: ExportData,
+    value_range: tuple[float, float],
+    work: Path,
+    portable: bool,
+):
+    """The ONNX model of ``exported`` (``network``, or its GPTQ-rounded copy), written by ``write(module,
+    path)`` into ``work`` and quantized as ``config`` says: float32, static int8 / int16 calibrated on
+    ``data`` (bias correction towards ``network``'s own layers), fp16 or dynamic int8."""
+    import onnx
+
+    float_file = work / "float.onnx"
+    write(exported, float_file)
+    if config is None:
+        return onnx.load(float_file)
+    if config.calibrated:
+        reference = None
+        if config.corrects_biases and exported is not network:
+            # GPTQ-rounded weights: correct towards the original network's layers, not the rounded copy's
+            reference = work / "reference.onnx"
+            write(network, reference)
+        with one_line_failure(f"{config.mode} ONNX quantization", network):
+            return _quantize_static(
+                float_file,
+                work,
+                data.calibration,
+                value_range,
+                config.corrects_biases,
+                sixteen_bit=config.mode == "int16",
+                reference_file=reference,
+                portable=portable,
+            )
+    if config.mode == "fp16":
+        return _to_float16(onnx.load(float_file))
+    return _quantize_dynamic(float_file, work)
 
 
 def _torch_to_onnx(network: nn.Module, file: Path, dynamic_batch: bool, opset: int, output: str) -> None:
