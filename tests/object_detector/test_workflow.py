@@ -3,8 +3,6 @@ load, with SSDLite-MobileNetV2 (ImageNet backbone) at 128 px: the cheapest detec
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
@@ -66,18 +64,15 @@ def test_report_draws_the_test_images(trained, detection_parts, tmp_path):
 
 
 @pytest.mark.slow
-def test_exported_onnx_file_scores_like_the_model(trained, detection_parts, tmp_path):
+def test_exported_onnx_file_scores_what_evaluate_reported(trained, detection_parts, tmp_path):
     pytest.importorskip("onnxruntime")
     _, test = detection_parts
     model, _ = trained
     written = model.export(tmp_path, export_format=["onnx", "label"], quantization_config=None)
     assert (tmp_path / "labels.txt").read_text().split() == model.label_names
-    exported = model.evaluate_tflite(written["onnx"], test)
-    # the file keeps tflite_max_detections (25) per image scoring >= 0.05 (export_detector's default): the
-    # PyTorch model evaluated with the same post-processing scores the same
-    same = object_detector.ObjectDetector(
-        model.network, model.label_names, model.model_spec,
-        replace(model.hparams, score_threshold=0.05, max_detections=25),
-    )  # fmt: skip
-    assert exported["AP50"] == pytest.approx(same.evaluate(test)["AP50"], abs=0.02)
-    assert exported["AP"] == pytest.approx(same.evaluate(test)["AP"], abs=0.02)
+    # evaluate runs the post-processing the file holds (model.postprocessing): the round trip the issue asks
+    # for, evaluate_tflite on the float file within 0.5 AP point of evaluate
+    assert model.postprocessing == {"score_threshold": 0.001, "iou_threshold": 0.5, "max_detections": 25}
+    exported, expected = model.evaluate_tflite(written["onnx"], test), model.evaluate(test)
+    assert exported["AP"] == pytest.approx(expected["AP"], abs=0.005)
+    assert exported["AP50"] == pytest.approx(expected["AP50"], abs=0.005)

@@ -33,6 +33,7 @@ from torch import nn
 
 from effnet.checkpoint import write_text
 from effnet.export.checks import CHECK_IMAGES, ExportData, ExportedPath, check_and_publish
+from effnet.export.conversions import CONVERSIONS
 from effnet.export.detection_check import detection_checker
 from effnet.export.files import destination, one_line_failure, staging_folder
 from effnet.export.metadata import metadata_for
@@ -299,18 +300,23 @@ def _write_onnx(full, config, data: ExportData, work: Path, staged: Path, portab
     )
     post_file = work / "postprocess.onnx"
     logits, deltas = _network_outputs(full)
-    with one_line_failure("ONNX export of the post-processing", network):
-        torch.onnx.export(
-            full.postprocess,
-            (logits, deltas),
-            post_file,
-            dynamo=True,
-            external_data=False,
-            opset_version=_OPSET,
-            input_names=list(_NETWORK_OUTPUTS),
-            output_names=list(DETECTION_OUTPUTS),
-            verbose=False,
-        )
+
+    def convert_postprocess(module: nn.Module, target: Path) -> None:
+        with one_line_failure("ONNX export of the post-processing", network):
+            torch.onnx.export(
+                module,
+                (logits, deltas),
+                target,
+                dynamo=True,
+                external_data=False,
+                opset_version=_OPSET,
+                input_names=list(_NETWORK_OUTPUTS),
+                output_names=list(DETECTION_OUTPUTS),
+                verbose=False,
+            )
+
+    shapes = (tuple(logits.shape), tuple(deltas.shape))
+    CONVERSIONS.convert(full.postprocess, post_file, convert_postprocess, "onnx", _OPSET, shapes)
     merged = _joined(proto, onnx.load(post_file))
     for key, value in metadata.to_onnx_props().items():
         entry = merged.metadata_props.add()
@@ -330,18 +336,22 @@ def _network_to_onnx(network: nn.Module, file: Path, full) -> None:
     from effnet.export.onnx import INPUT_NAME
 
     sample = torch.from_numpy(random_inputs(full.preprocessing, full.in_chans, 1))
-    with one_line_failure("ONNX export", network):
-        torch.onnx.export(
-            network,
-            (sample,),
-            file,
-            dynamo=True,
-            external_data=False,
-            opset_version=_OPSET,
-            input_names=[INPUT_NAME],
-            output_names=list(_NETWORK_OUTPUTS),
-            verbose=False,
-        )
+
+    def convert(module: nn.Module, target: Path) -> None:
+        with one_line_failure("ONNX export", module):
+            torch.onnx.export(
+                module,
+                (sample,),
+                target,
+                dynamo=True,
+                external_data=False,
+                opset_version=_OPSET,
+                input_names=[INPUT_NAME],
+                output_names=list(_NETWORK_OUTPUTS),
+                verbose=False,
+            )
+
+    CONVERSIONS.convert(network, file, convert, "onnx", _OPSET, tuple(sample.shape), _NETWORK_OUTPUTS)
 
 
 def _joined(network: Any, postprocess: Any) -> Any:
@@ -438,18 +448,24 @@ def _short_tensor_names(model: bytes) -> bytes:
     input and output tensors keep their names, and signatures refer to tensors by index."""
     from ai_edge_litert.tools import flatbuffer_utils
 
+    from effnet.export.tflite import pack_model
+
     parsed = flatbuffer_utils.read_model_from_bytearray(model)
     for graph in parsed.subgraphs:
         kept = set(graph.inputs) | set(graph.outputs)
         for index, tensor in enumerate(graph.tensors):
             if index not in kept:
                 tensor.name = f"t{index}"
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
+    return bytes(pack_model(parsed))
 
 
 def _full_to_tflite(litert_torch: Any, full: nn.Module, file: Path) -> None:
     nchw = random_inputs(full.preprocessing, full.in_chans, 1)
     sample = torch.from_numpy(nchw_to_nhwc(nchw))
-    wrapped = litert_torch.to_channel_last_io(full, args=[0]).eval()
-    with one_line_failure(".tflite conversion", full), native_stderr_captured():
-        litert_torch.convert(wrapped, (sample,)).export(str(file))
+
+    def convert(module: nn.Module, target: Path) -> None:
+        wrapped = litert_torch.to_channel_last_io(module, args=[0]).eval()
+        with one_line_failure(".tflite conversion", module), native_stderr_captured():
+            litert_torch.convert(wrapped, (sample,)).export(str(target))
+
+    CONVERSIONS.convert(full, file, convert, "tflite", tuple(sample.shape))

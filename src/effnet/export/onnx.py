@@ -15,6 +15,7 @@ from torch import nn
 
 from effnet.export.bias_correction import channel_means, correct_biases
 from effnet.export.checks import ExportData, ExportedPath, check_and_publish, export_data
+from effnet.export.conversions import CONVERSIONS
 from effnet.export.files import destination, one_line_failure, staging_folder
 from effnet.export.metadata import metadata_for
 from effnet.export.qat import network_to_quantize
@@ -155,19 +156,24 @@ def network_proto(
 def _torch_to_onnx(network: nn.Module, file: Path, dynamic_batch: bool, opset: int, output: str) -> None:
     sample = torch.from_numpy(random_inputs(network.preprocessing, input_channels(network), 1))
     dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
-    with one_line_failure("ONNX export", network):
-        torch.onnx.export(
-            network,
-            (sample,),
-            file,
-            dynamo=True,
-            external_data=False,  # one self-contained file (the default writes weights beside it)
-            opset_version=opset,
-            input_names=[INPUT_NAME],
-            output_names=[output],
-            dynamic_shapes=dynamic_shapes,
-            verbose=False,
-        )
+
+    def convert(module: nn.Module, target: Path) -> None:
+        with one_line_failure("ONNX export", module):
+            torch.onnx.export(
+                module,
+                (sample,),
+                target,
+                dynamo=True,
+                external_data=False,  # one self-contained file (the default writes weights beside it)
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=[output],
+                dynamic_shapes=dynamic_shapes,
+                verbose=False,
+            )
+
+    settings = ("onnx", tuple(sample.shape), dynamic_batch, opset, output)
+    CONVERSIONS.convert(network, file, convert, *settings)
 
 
 # ONNX Runtime static quantization, QDQ format: uint8 activations with int8 weights (U8S8), the fastest of

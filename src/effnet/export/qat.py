@@ -32,7 +32,6 @@ fine-tuned, with straight-through gradients through the rounding.
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import math
 from functools import partial
@@ -44,6 +43,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from effnet.export.checks import ExportData
+from effnet.export.conversions import fingerprint
 from effnet.export.quantization import MIN_ACTIVATION_RANGE, QuantizationConfig
 from effnet.export.rounding import folded_gain, gptq_round, weight_layers, weight_levels
 from effnet.export.torch_model import input_range
@@ -262,7 +262,10 @@ def network_to_quantize(
         prepare = partial(gptq_round, network, images, portable=portable)
     else:
         return network
-    key = _fingerprint(network, images, *settings)
+    key = fingerprint(network, images, *settings)
+    if key is None:  # a network the fingerprint cannot cover: prepared afresh
+        log.info(log_line)
+        return prepare()
     if key not in _LAST_PREPARED:
         _LAST_PREPARED.clear()
         log.info(log_line)
@@ -271,15 +274,6 @@ def network_to_quantize(
 
 
 _LAST_PREPARED: dict[str, nn.Module] = {}
-
-
-def _fingerprint(network: nn.Module, images: np.ndarray, *settings: object) -> str:
-    digest = hashlib.blake2b(repr(settings).encode(), digest_size=16)
-    for name, tensor in network.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    digest.update(np.ascontiguousarray(images).tobytes())
-    return digest.hexdigest()
 
 
 def _distillation_loss(outputs: torch.Tensor, targets: torch.Tensor, embedding: bool) -> torch.Tensor:

@@ -29,6 +29,7 @@ from torch import nn
 
 from effnet.export.bias_correction import CORRECTION_IMAGES, channel_means, correct_biases
 from effnet.export.checks import ExportedPath, check_and_publish, export_data
+from effnet.export.conversions import CONVERSIONS
 from effnet.export.files import destination, one_line_failure, staging_folder
 from effnet.export.metadata import metadata_for
 from effnet.export.qat import network_to_quantize
@@ -108,9 +109,13 @@ def export_tflite(
 def _torch_to_tflite(litert_torch: Any, network: nn.Module, file: Path) -> None:
     nchw = random_inputs(network.preprocessing, input_channels(network), 1)
     sample = torch.from_numpy(nchw_to_nhwc(nchw))
-    wrapped = litert_torch.to_channel_last_io(network, args=[0]).eval()
-    with one_line_failure(".tflite conversion", network), native_stderr_captured():
-        litert_torch.convert(wrapped, (sample,)).export(str(file))
+
+    def convert(module: nn.Module, target: Path) -> None:
+        wrapped = litert_torch.to_channel_last_io(module, args=[0]).eval()
+        with one_line_failure(".tflite conversion", module), native_stderr_captured():
+            litert_torch.convert(wrapped, (sample,)).export(str(target))
+
+    CONVERSIONS.convert(network, file, convert, "tflite", tuple(sample.shape))
 
 
 # -- ai-edge-quantizer ---------------------------------------------------------------------------------------
@@ -354,6 +359,18 @@ def _with_outputs(model_bytes: bytearray, tensors: list[int]) -> bytearray:
     model = flatbuffer_utils.read_model_from_bytearray(bytes(model_bytes))
     graph = model.subgraphs[0]
     graph.outputs = [*list(graph.outputs), *(t for t in tensors if t not in set(graph.outputs))]
+    return pack_model(model)
+
+
+def pack_model(model: Any) -> bytearray:
+    """A parsed .tflite model (``flatbuffer_utils.read_model_from_bytearray``) back to bytes. Buffers are
+    handed to the builder as numpy arrays, which it copies in one piece (as bytes it prepends them one byte
+    at a time in Python: seconds per megabyte)."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    for buffer in model.buffers or []:
+        if buffer.data is not None and not isinstance(buffer.data, np.ndarray):
+            buffer.data = np.frombuffer(bytes(buffer.data), np.uint8)
     return bytearray(flatbuffer_utils.convert_object_to_bytearray(model))
 
 

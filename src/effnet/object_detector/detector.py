@@ -63,7 +63,10 @@ class ObjectDetector:
         self.network = network.eval()
         self.label_names = list(label_names)
         self.model_spec = model_spec
-        self.hparams = hparams or DetectorHParams()
+        hparams = hparams or DetectorHParams()
+        if hparams.max_detections is None:
+            hparams = replace(hparams, max_detections=model_spec.tflite_max_detections)
+        self.hparams = hparams
         self.history = history or []
         self.best_epoch = best_epoch
         self.train_data = None  # set by create(): calibration images for an int8 export
@@ -79,6 +82,17 @@ class ObjectDetector:
     @property
     def preprocessing(self):
         return self.network.preprocessing
+
+    @property
+    def postprocessing(self) -> dict:
+        """The post-processing `evaluate` runs and `export` writes into the file (``score_threshold``,
+        ``iou_threshold``, ``max_detections``): one setting, so the file scores what `evaluate` reports."""
+        hp = self.hparams
+        return {
+            "score_threshold": hp.score_threshold,
+            "iou_threshold": hp.iou_threshold,
+            "max_detections": hp.max_detections,
+        }
 
     def __repr__(self) -> str:
         return (
@@ -328,7 +342,9 @@ def create(
     hp = hp.resolved()
     torch.manual_seed(hp.seed)
     network = _build_network(spec.name, len(train_data.label_names), spec.pretrained, hp.input_size)
-    hp = replace(hp, input_size=network.input_size)
+    hp = replace(
+        hp, input_size=network.input_size, max_detections=hp.max_detections or spec.tflite_max_detections
+    )
     detector = ObjectDetector(network, train_data.label_names, spec, hp)
     detector.train_data = train_data
     if not do_train:

@@ -63,9 +63,10 @@ def export_detector(
 
     ``export_format``: one of or a list of ``tflite``, ``onnx``, ``label``, ``saved_model`` / ``checkpoint``
     (the run folder); default tflite + label. ``quantization_config``: "default" (int8, calibrated on the
-    training data, float post-processing), None (float32), "fp16", or a `QuantizationConfig`. The file keeps
-    ``model_spec.tflite_max_detections`` detections per image, post-processing included, in the TFLite
-    detection layout (boxes, classes, scores, count). Model Maker's ``with_metadata`` and
+    training data, float post-processing), None (float32), "fp16", or a `QuantizationConfig`. The file holds
+    the post-processing `ObjectDetector.evaluate` runs (``detector.postprocessing``: score and IoU
+    thresholds, ``max_detections``, by default ``model_spec.tflite_max_detections``), with its outputs in the
+    TFLite detection layout (boxes, classes, scores, count). Model Maker's ``with_metadata`` and
     ``export_metadata_json_file`` are accepted (effnet's files always carry their metadata).
     """
     unknown = sorted(set(model_maker_options) - set(MODEL_MAKER_OPTIONS))
@@ -88,7 +89,7 @@ def export_detector(
                 quantization=quantization,
                 representative_images=images,
                 labels=detector.label_names,
-                max_detections=detector.model_spec.tflite_max_detections,
+                **detector.postprocessing,
             )
         elif name == "label":
             write_text(folder / label_filename, "\n".join(detector.label_names) + "\n")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from effnet.models.detection.postprocess import DEFAULT_IOU_THRESHOLD
 from effnet.validation import check_integer, check_number
+
+# the COCO evaluation protocol's score threshold
+EVALUATION_SCORE_THRESHOLD = 0.001
 
 # epochs when `DetectorHParams.epochs` is None: a frozen backbone trains the neck and heads on cached features
 # (an epoch costs a fraction of a fine-tuning one), so it gets more of them
@@ -26,6 +30,10 @@ class DetectorHParams:
     images' features once, next to the plain ones. ``probe_epochs``: when fine-tuning, first train the new
     neck and heads this many epochs on a frozen backbone (cached features, cheap), so the whole-network
     epochs start from useful heads instead of random ones.
+    ``score_threshold``, ``iou_threshold``, ``max_detections``: the post-processing (per-class NMS) that
+    `ObjectDetector.evaluate` runs and that `ObjectDetector.export` writes into the file, one setting for
+    both, so the exported file scores what `evaluate` reported; ``max_detections`` None is the model spec's
+    ``tflite_max_detections``.
     """
 
     epochs: int | None = None
@@ -43,10 +51,13 @@ class DetectorHParams:
     seed: int = 0
     # the pretrained backbone learns at this fraction of the learning rate when fine-tuning
     backbone_lr_scale: float = 0.1
-    # kept per image when evaluating: COCO's 100, above a score low enough to keep the recall
-    max_detections: int = 100
-    score_threshold: float = 0.001
-    iou_threshold: float = 0.5
+    # the post-processing `evaluate` runs and the exported file holds, so that the file scores what
+    # `evaluate` said: None takes the model spec's ``tflite_max_detections``; COCO's low score threshold
+    # keeps the recall (the file's NMS takes a fixed top-k, so it costs no latency), and applications
+    # filter the file's output further (`effnet.runtime` ``detect(score_threshold=...)``)
+    max_detections: int | None = None
+    score_threshold: float = EVALUATION_SCORE_THRESHOLD
+    iou_threshold: float = DEFAULT_IOU_THRESHOLD
     num_workers: int | None = 0
 
     def resolved(self) -> DetectorHParams:
@@ -59,8 +70,7 @@ class DetectorHParams:
         """Raise ValueError naming the first setting out of its range."""
         check_integer("batch_size", self.batch_size, 1)
         check_integer("seed", self.seed)
-        check_integer("max_detections", self.max_detections, 1)
-        for name, minimum in (("epochs", 1), ("input_size", 32), ("num_workers", 0)):
+        for name, minimum in (("epochs", 1), ("input_size", 32), ("num_workers", 0), ("max_detections", 1)):
             if getattr(self, name) is not None:
                 check_integer(name, getattr(self, name), minimum)
         check_integer("probe_epochs", self.probe_epochs, 0)

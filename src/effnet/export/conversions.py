@@ -1,0 +1,124 @@
+"""Converted files of a network, kept for the rest of the process: exporting one trained model to several
+files (float, fp16, int8 ...; .tflite and .onnx) converts it from PyTorch once per file format.
+
+A conversion (`litert_torch.convert`, `torch.onnx.export`) reads only the network's modules, their
+settings, weights and buffers, and the input shape; `fingerprint` hashes exactly those. A network it
+cannot vouch for (forward hooks, a setting it cannot hash) gets no fingerprint and is always converted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+MAX_FILES = 4  # converted files kept per process (the most recent ones)
+MAX_BYTES = 256 * 2**20  # and at most this many bytes in all
+
+_SCALARS = (bool, int, float, str, bytes, type(None))
+_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_state_dict_hooks")
+
+
+class _Unhashable(Exception):
+    pass
+
+
+def fingerprint(network: nn.Module, *settings: Hashable) -> str | None:
+    """A digest of what a conversion of ``network`` reads (every module's class and public settings, every
+    parameter and buffer, the training flags) and of ``settings``; None when the network holds something
+    the digest cannot cover."""
+    digest = hashlib.blake2b(digest_size=20)
+    try:
+        _update(digest, settings)
+        for name, module in network.named_modules():
+            if any(getattr(module, hooks, None) for hooks in _HOOKS):
+                return None
+            digest.update(f"{name}:{type(module).__module__}.{type(module).__qualname__}".encode())
+            for key, value in sorted(vars(module).items()):
+                if not key.startswith("_"):
+                    digest.update(key.encode())
+                    _update(digest, value)
+        for name, tensor in network.state_dict(keep_vars=True).items():
+            digest.update(name.encode())
+            _update(digest, tensor)
+    except _Unhashable:
+        return None
+    return digest.hexdigest()
+
+
+def _update(digest, value) -> None:
+    if isinstance(value, _SCALARS):
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+    elif isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"tensor:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    elif isinstance(value, np.ndarray):
+        digest.update(f"array:{value.dtype}:{value.shape};".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, (tuple, list)):
+        digest.update(f"{type(value).__name__}[{len(value)}](".encode())
+        for item in value:
+            _update(digest, item)
+        digest.update(b")")
+    elif isinstance(value, dict):
+        digest.update(f"dict[{len(value)}](".encode())
+        for key in sorted(value, key=repr):
+            _update(digest, key)
+            _update(digest, value[key])
+        digest.update(b")")
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        digest.update(f"{type(value).__qualname__}(".encode())
+        for field in dataclasses.fields(value):
+            digest.update(field.name.encode())
+            _update(digest, getattr(value, field.name))
+        digest.update(b")")
+    else:
+        raise _Unhashable(type(value).__qualname__)
+
+
+class ConversionCache:
+    """The bytes of recently converted files, by fingerprint (least recently used dropped first)."""
+
+    def __init__(self, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> None:
+        self.max_files, self.max_bytes = max_files, max_bytes
+        self._files: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def convert(
+        self, network: nn.Module, file: Path, convert: Callable[[nn.Module, Path], None], *settings: Hashable
+    ) -> None:
+        """Write ``network``'s converted file to ``file``: a copy of an earlier conversion with the same
+        fingerprint and ``settings``, else ``convert(network, file)`` (kept for later calls)."""
+        key = fingerprint(network, *settings)
+        with self._lock:
+            kept = self._files.get(key) if key is not None else None
+            if kept is not None:
+                self._files.move_to_end(key)
+        if kept is not None:
+            Path(file).write_bytes(kept)
+            return
+        convert(network, file)
+        if key is None or not Path(file).is_file():
+            return
+        content = Path(file).read_bytes()
+        if len(content) > self.max_bytes:
+            return
+        with self._lock:
+            self._files[key] = content
+            while len(self._files) > self.max_files or sum(map(len, self._files.values())) > self.max_bytes:
+                self._files.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._files.clear()
+
+
+CONVERSIONS = ConversionCache()
