@@ -15,7 +15,7 @@ from torch import nn
 
 from effnet.export.bias_correction import channel_means, correct_biases
 from effnet.export.checks import ExportData, ExportedPath, check_and_publish, export_data
-from effnet.export.conversions import CONVERSIONS
+from effnet.export.conversions import CONVERSIONS, digest_of
 from effnet.export.files import destination, one_line_failure, staging_folder
 from effnet.export.metadata import metadata_for
 from effnet.export.qat import network_to_quantize
@@ -124,7 +124,8 @@ def network_proto(
 ):
     """The ONNX model of ``exported`` (``network``, or its GPTQ-rounded copy), written by ``write(module,
     path)`` into ``work`` and quantized as ``config`` says: float32, static int8 / int16 calibrated on
-    ``data`` (bias correction towards ``network``'s own layers), fp16 or dynamic int8."""
+    ``data`` (bias correction towards ``network``'s own layers), fp16 or dynamic int8. The same float
+    model, calibration and settings again give the kept quantized model (`effnet.export.conversions`)."""
     import onnx
 
     float_file = work / "float.onnx"
@@ -137,17 +138,24 @@ def network_proto(
             # GPTQ-rounded weights: correct towards the original network's layers, not the rounded copy's
             reference = work / "reference.onnx"
             write(network, reference)
-        with one_line_failure(f"{config.mode} ONNX quantization", network):
-            return _quantize_static(
-                float_file,
-                work,
-                data.calibration,
-                value_range,
-                config.corrects_biases,
-                sixteen_bit=config.mode == "int16",
-                reference_file=reference,
-                portable=portable,
-            )
+
+        def quantize() -> bytes:
+            with one_line_failure(f"{config.mode} ONNX quantization", network):
+                return _quantize_static(
+                    float_file,
+                    work,
+                    data.calibration,
+                    value_range,
+                    config.corrects_biases,
+                    sixteen_bit=config.mode == "int16",
+                    reference_file=reference,
+                    portable=portable,
+                ).SerializeToString()
+
+        inputs = (float_file.read_bytes(), reference.read_bytes() if reference is not None else None)
+        settings = (config.mode, config.corrects_biases, portable, value_range, data.calibration)
+        key = digest_of("onnx static quantization", *inputs, *settings)
+        return onnx.load_from_string(CONVERSIONS.computed(key, quantize))
     if config.mode == "fp16":
         return _to_float16(onnx.load(float_file))
     return _quantize_dynamic(float_file, work)

@@ -27,11 +27,12 @@ import torch
 from torch import nn
 
 from effnet.models.detection.boxes import decode
-
-DEFAULT_SCORE_THRESHOLD = 0.05  # low, for evaluation: applications filter the file's output further
-DEFAULT_IOU_THRESHOLD = 0.5
-DEFAULT_MAX_DETECTIONS = 100
-DEFAULT_PRE_NMS_TOP_K = 256
+from effnet.models.detection.spec import (
+    DEFAULT_IOU_THRESHOLD,
+    DEFAULT_MAX_DETECTIONS,
+    DEFAULT_PRE_NMS_TOP_K,
+    DEFAULT_SCORE_THRESHOLD,
+)
 
 
 def postprocess(
