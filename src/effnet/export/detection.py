@@ -139,7 +139,7 @@ def export_detector(
     int8 = config is not None and config.mode == "int8"
     network = export_copy(detector, kind if int8 else None)
     postprocess = DetectionPostprocess(
-        network.anchor_boxes(),
+        network.anchor_grid(),
         network.spec.box_coder_weights,
         int(network.input_size),
         score_threshold,
