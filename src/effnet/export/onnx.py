@@ -163,6 +163,20 @@ def network_proto(
 
 def _torch_to_onnx(network: nn.Module, file: Path, dynamic_batch: bool, opset: int, output: str) -> None:
     sample = torch.from_numpy(random_inputs(network.preprocessing, input_channels(network), 1))
+    torch_to_onnx(network, file, sample, opset, [output], dynamic_batch)
+
+
+def torch_to_onnx(
+    network: nn.Module,
+    file: Path,
+    sample: torch.Tensor,
+    opset: int,
+    outputs: Sequence[str],
+    dynamic_batch: bool = False,
+) -> None:
+    """Write ``network``'s ONNX file (the dynamo exporter, weights inside the file) for inputs shaped like
+    ``sample``, its outputs named ``outputs``; a conversion kept from before when there is one
+    (`effnet.export.conversions`)."""
     dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
 
     def convert(module: nn.Module, target: Path) -> None:
@@ -175,12 +189,12 @@ def _torch_to_onnx(network: nn.Module, file: Path, dynamic_batch: bool, opset: i
                 external_data=False,  # one self-contained file (the default writes weights beside it)
                 opset_version=opset,
                 input_names=[INPUT_NAME],
-                output_names=[output],
+                output_names=list(outputs),
                 dynamic_shapes=dynamic_shapes,
                 verbose=False,
             )
 
-    settings = ("onnx", tuple(sample.shape), dynamic_batch, opset, output)
+    settings = ("onnx", tuple(sample.shape), dynamic_batch, opset, tuple(outputs))
     CONVERSIONS.convert(network, file, convert, *settings)
 
 
