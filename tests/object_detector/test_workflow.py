@@ -76,3 +76,19 @@ def test_exported_onnx_file_scores_what_evaluate_reported(trained, detection_par
     exported, expected = model.evaluate_tflite(written["onnx"], test), model.evaluate(test)
     assert exported["AP"] == pytest.approx(expected["AP"], abs=0.005)
     assert exported["AP50"] == pytest.approx(expected["AP50"], abs=0.005)
+
+
+def test_a_reloaded_efficientdet_keeps_its_backbone_weights_conventions(detection_parts, tmp_path):
+    """EfficientDet-Lite's backbone weights were trained in TensorFlow (SAME padding, BN eps 1e-3): a
+    detector rebuilt from its run folder must keep them, or every output moves."""
+    import torch
+
+    train, _ = detection_parts
+    model = object_detector.create(train, model_spec="efficientdet_lite0", input_size=64, do_train=False)
+    assert model.network.backbone.padding == "same"
+    loaded = object_detector.load(model.save(tmp_path / "run"))
+    assert loaded.network.backbone.padding == "same"
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        for before, after in zip(model.network(images), loaded.network(images), strict=True):
+            torch.testing.assert_close(after, before, rtol=0, atol=0)

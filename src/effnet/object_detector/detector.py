@@ -193,6 +193,10 @@ class ObjectDetector:
             "labels": self.label_names,
             "preprocessing": self.preprocessing.to_dict(),
             "tflite_max_detections": self.model_spec.tflite_max_detections,
+            # the conventions of the backbone's weights (TF-trained Lite: SAME padding, BN eps 1e-3), which a
+            # network rebuilt without its pretrained weights would not have
+            "padding": self.network.backbone.padding,
+            "bn_eps": self.network.backbone.config.arch.bn_eps,
             "hparams": self.hparams.to_dict(),
             "best_epoch": self.best_epoch,
         }
@@ -260,7 +264,10 @@ def load(directory: str | Path) -> ObjectDetector:
         spec = EfficientDetSpec(
             config["model_spec"], tflite_max_detections=int(config.get("tflite_max_detections", 25))
         )
-        network = _build_network(spec.name, len(labels), False, int(config["input_size"]))
+        from effnet.models.detection import build_detector
+
+        conventions = {key: config[key] for key in ("padding", "bn_eps") if key in config}
+        network = build_detector(spec.name, len(labels), int(config["input_size"]), **conventions)
         from effnet.preprocessing import Preprocessing
 
         network.preprocessing = Preprocessing.from_dict(config["preprocessing"])
