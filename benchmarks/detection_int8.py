@@ -48,16 +48,19 @@ def main() -> None:
 
     from effnet import object_detector
     from effnet.data.detection_set import load_detection_set, write_detection_set
+    from effnet.object_detector.hparams import DetectorHParams
 
     folder = Path(args.data or tempfile.mkdtemp(prefix="detection-int8-"))
     root = write_detection_set(folder / "set", train=args.train, test=args.test, image_size=320)
     train, test = load_detection_set(root)
+    hp = DetectorHParams()
     lines = [
         f"{describe()}; generated detection set: {len(train)} train / {len(test)} test images of 320 px, "
         f"{len(train.label_names)} classes, detectors trained at {args.size} px with a frozen ImageNet "
         f"backbone (batch 8); int8 calibrated on {args.calibration} training images; the files hold the "
-        "post-processing `ObjectDetector.evaluate` runs (model.postprocessing: 25 detections, score >= 0.05, "
-        "IoU 0.5; 256 candidates); AP on the test images through effnet.runtime (one image at a time); "
+        "post-processing `ObjectDetector.evaluate` runs (model.postprocessing: the spec's "
+        f"tflite_max_detections, score >= {hp.score_threshold}, IoU {hp.iou_threshold}; 256 candidates); "
+        "AP on the test images through effnet.runtime (one image at a time); "
         "round trip: the float file's AP minus `evaluate`'s; latency: median of the whole file, batch 1",
         "",
         "| detector | file | AP | AP50 | AP - float | AP50 - float | round trip | agreement | MB "

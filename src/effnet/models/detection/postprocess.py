@@ -99,9 +99,11 @@ def _greedy_nms(boxes: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor,
     iou = _batched_iou(boxes)
     same_class = (classes[:, :, None] == classes[:, None, :]).float()
     # suppresses[j, i]: candidate j (earlier, so higher-scoring) would suppress candidate i if it is kept
-    # positions 1..K counted from the candidates themselves (valid * 0 + 1: ones no exporter folds away), so
-    # that the file computes this K x K mask instead of storing it as a constant
-    order = torch.cumsum(valid[:1] * 0 + 1, dim=-1)[0]
+    # positions 1..K counted from the candidates themselves (1 + valid - valid: ones that no converter folds
+    # into a constant, as they fold arange and valid * 0 + 1), so the file computes this K x K mask instead
+    # of storing it
+    row = valid[:1]
+    order = torch.cumsum(1 + row - row, dim=-1)[0]
     earlier = (order[:, None] < order[None, :]).float()
     suppresses = (iou > iou_threshold).float() * same_class * earlier
     # keep [N, 1, K]; (keep @ suppresses)[i] counts the kept candidates that suppress i (an integer), so
