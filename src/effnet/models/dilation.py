@@ -3,8 +3,11 @@ extraction"): from the point where the network's stride would pass ``output_stri
 at stride 1 and every kxk conv after them is dilated by the stride given up, so the receptive fields (and the
 pretrained weights) stay as they were while the maps stay larger.
 
-torchvision's ``mobilenet_v3_large(dilated=True)`` is this at output stride 16: its last stage's blocks run
-at stride 1, dilation 2."""
+The block that gives up its stride keeps the dilation it had, and the blocks after it get the new one, as in
+TF DeepLab's ``resnet_utils.stack_blocks_dense`` and timm's builder: then the dilated network computes exactly
+the original's maps, at every ``stride``-th position of its larger ones (the a trous algorithm; squeeze-excite
+pools over all positions, so networks with it are close, not exact). torchvision's
+``mobilenet_v3_large(dilated=True)`` dilates that block's depthwise conv too; the parameters are the same."""
 
 from __future__ import annotations
 
@@ -31,15 +34,16 @@ def dilate(network: EfficientNet, output_stride: int) -> EfficientNet:
         for block in stage:
             convs = [m for m in block.modules() if isinstance(m, nn.Conv2d) and m.kernel_size[0] > 1]
             stride = max((conv.stride[0] for conv in convs), default=1)
+            block_dilation = dilation
             if reduction * stride > output_stride:
-                dilation *= stride  # this block and all after it: stride given up, receptive field kept
+                dilation *= stride  # the blocks after this one: stride given up, receptive field kept
                 stride = 1
             reduction *= stride
             for conv in convs:
                 conv.stride = (min(conv.stride[0], stride),) * 2
-                conv.dilation = (dilation, dilation)
+                conv.dilation = (block_dilation, block_dilation)
                 if not isinstance(conv, TFSameConv2d):  # TF SAME pads from the input and the dilation
-                    conv.padding = (dilation * (conv.kernel_size[0] - 1) // 2,) * 2
+                    conv.padding = (block_dilation * (conv.kernel_size[0] - 1) // 2,) * 2
         reductions[f"stages.{index}"] = reduction
     network.feature_info = FeatureInfoList(
         FeatureInfo(f.module, f.channels, reductions[f.module]) for f in network.feature_info
