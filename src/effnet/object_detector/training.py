@@ -30,24 +30,11 @@ from effnet.training.control import single_thread
 from effnet.training.history import History
 from effnet.training.loop import StepOutput, TrainingTask, freeze_batchnorm, train
 from effnet.training.options import RunOptions
+from effnet.training.samples import pack_features, unpack_features
 from effnet.training.schedule import warmup_cosine
 
 log = logging.getLogger(__name__)
 Heads = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-def pack_features(features: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Feature maps [N, C, H, W] of several levels as one tensor [N, D, 1, 1] (the loop moves one tensor
-    per batch, in channels-last layout, which a 4-d tensor of 1 x 1 maps allows)."""
-    return torch.cat([f.flatten(1) for f in features], 1)[:, :, None, None]
-
-
-def unpack_features(packed: torch.Tensor, shapes: Sequence[tuple[int, int, int]]) -> list[torch.Tensor]:
-    flat = packed.flatten(1)
-    sizes = [c * h * w for c, h, w in shapes]
-    return [
-        part.reshape(len(packed), *shape) for part, shape in zip(flat.split(sizes, 1), shapes, strict=True)
-    ]
 
 
 class NeckAndHeads(nn.Module):
