@@ -159,6 +159,10 @@ class ImageSegmenter:
             "format": FORMAT,
             "model_spec": self.network.spec.name,
             "output_stride": self.network.spec.output_stride,
+            # the conventions of the backbone's weights (TF-trained Lite: SAME padding, BN eps 1e-3), which a
+            # network rebuilt without them would not have
+            "padding": self.network.backbone.padding,
+            "bn_eps": self.network.backbone.config.arch.bn_eps,
             "input_size": self.input_size,
             "num_classes": self.num_classes,
             "labels": self.label_names,
@@ -231,8 +235,15 @@ def load(directory: str | Path) -> ImageSegmenter:
         labels = [str(label) for label in config["labels"]]
         if len(labels) != config["num_classes"]:
             raise ValueError(f"{len(labels)} labels for num_classes {config['num_classes']}")
-        network = _build_network(
-            config["model_spec"], len(labels), False, int(config["input_size"]), int(config["output_stride"])
+        from effnet.models.segmentation import build_segmenter
+
+        network = build_segmenter(
+            config["model_spec"],
+            len(labels),
+            int(config["input_size"]),
+            int(config["output_stride"]),
+            padding=str(config["padding"]),
+            bn_eps=float(config["bn_eps"]),
         )
         from effnet.preprocessing import Preprocessing
 
