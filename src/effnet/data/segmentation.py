@@ -141,14 +141,17 @@ def resolve_segmentation_labels(label_map: Any) -> list[str]:
 
 @dataclass(frozen=True, eq=False)
 class SegmentationSample:
-    """One image file and its mask file, with the image's displayed ``width`` and ``height``."""
+    """One image file and its mask file, with the image's displayed ``width`` and ``height``. ``mask_path``
+    None: an image without a mask (int8 calibration images)."""
 
     path: Path
-    mask_path: Path
+    mask_path: Path | None
     width: int
     height: int
 
     def mask(self) -> np.ndarray:
+        if self.mask_path is None:
+            raise MaskError(f"{self.path}: has no mask (an image for calibration only)")
         return read_mask(self.mask_path)
 
 

@@ -66,7 +66,7 @@ def calibration_arrays(segmenter, data, limit: int = CALIBRATION_IMAGES) -> np.n
         order = np.random.default_rng(0).permutation(len(samples))[:limit]
         data = type(data)([samples[i] for i in sorted(order)], data.label_names)
     images = ResizedSegmentation(
-        data, segmenter.input_size, segmenter.preprocessing.interpolation, "calibration images", False
+        data, segmenter.input_size, segmenter.preprocessing.interpolation, "calibration images", False, False
     )
     return normalize(images.images, segmenter.preprocessing).numpy()
 

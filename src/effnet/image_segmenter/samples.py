@@ -41,8 +41,9 @@ def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
 
 class ResizedSegmentation:
     """Every usable sample of a `SegmentationData`: images uint8 [N, size, size, 3], masks uint8
-    [N, size, size]. ``kept``: indexes into ``data.samples`` (a file that cannot be read since loading is
-    logged and left out; ``skipped`` lists them as (path, reason))."""
+    [N, size, size] (zeros with ``with_masks=False``: images only). ``kept``: indexes into ``data.samples``
+    (a file that cannot be read since loading is logged and left out; ``skipped`` lists them as (path,
+    reason))."""
 
     def __init__(
         self,
@@ -51,17 +52,19 @@ class ResizedSegmentation:
         interpolation: str = "bilinear",
         desc: str = "decoding images",
         progress: bool = True,
+        with_masks: bool = True,
     ) -> None:
         self.size = size
         images, masks, self.kept, self.skipped = [], [], [], []
         for index, sample in enumerate(tqdm(data.samples, desc=desc, unit="img", disable=not progress)):
             try:
-                images.append(resize_image(sample.path, size, interpolation))
-                masks.append(resize_mask(sample.mask(), size))
+                image = resize_image(sample.path, size, interpolation)
+                mask = resize_mask(sample.mask(), size) if with_masks else np.zeros((size, size), np.uint8)
+                images.append(image)
+                masks.append(mask)
             except (ImageDecodeError, MaskError) as error:
                 log.warning("%s", error)
                 self.skipped.append((sample.path, str(error)))
-                del images[len(masks) :]
                 continue
             self.kept.append(index)
         if not images:
