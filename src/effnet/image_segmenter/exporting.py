@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from effnet.checkpoint import write_text
+from effnet.export.checks import CHECK_IMAGES
 
 log = logging.getLogger(__name__)
 FORMATS = ("tflite", "onnx", "label", "saved_model", "checkpoint")
@@ -86,11 +87,13 @@ def _quantization(segmenter, quantization_config: Any, representative_data: Any,
                 "have; pass representative_data=DataLoader.from_folder(...), or quantization_config=None for "
                 "a float32 file"
             )
+        # the last CHECK_IMAGES are held out: the export's check then measures images it did not calibrate on
+        steps = len(arrays) - CHECK_IMAGES if len(arrays) >= 2 * CHECK_IMAGES else len(arrays)
         if target == "onnx":
             return QuantizationConfig.for_int8(
-                arrays, inference_input_type="float32", inference_output_type="float32"
+                arrays, steps, inference_input_type="float32", inference_output_type="float32"
             ), arrays
-        return QuantizationConfig.for_int8(arrays), arrays
+        return QuantizationConfig.for_int8(arrays, steps), arrays
     return quantization_config, arrays
 
 
