@@ -50,7 +50,9 @@ class ASPP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outputs = [branch(x) for branch in self.branches]
         pooled = self.pool(x.mean((2, 3), keepdim=True))
-        outputs.append(pooled.expand(-1, -1, x.shape[-2], x.shape[-1]))  # a 1x1 map upsampled is constant
+        # a 1x1 map upsampled is constant; a resize (not expand, which LiteRT's BROADCAST_TO refused to
+        # prepare) converts to every engine
+        outputs.append(F.interpolate(pooled, size=x.shape[-2:], mode="bilinear", align_corners=False))
         return self.project(torch.cat(outputs, 1))
 
 
