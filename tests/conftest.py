@@ -17,8 +17,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 @pytest.fixture(autouse=True)
-def _deterministic():
+def _deterministic(request):
     torch.manual_seed(0)
+    conversions = sys.modules.get("effnet.export.conversions")
+    if conversions is not None and "monkeypatch" in request.fixturenames:
+        # a test that patches the export's internals must see them run, not a conversion kept from before
+        conversions.CONVERSIONS.clear()
     yield
 
 

@@ -12,7 +12,7 @@ from effnet.export import QuantizationConfig, export_onnx, export_tflite
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-SIZE = 64  # LiteRT runs int16 layers with its reference kernels: a small input keeps the test quick
+SIZE = 48  # LiteRT runs int16 layers with its reference kernels: a small input keeps the test quick
 
 
 @pytest.fixture(scope="module")

@@ -248,7 +248,7 @@ def _detector_model(name: str, resolution: int | None) -> BenchModel:
     torch.manual_seed(0)
     detector = build_detector(name, DETECTOR_CLASSES, input_size=resolution).eval()
     postprocess = DetectionPostprocess(
-        detector.anchor_boxes(), detector.spec.box_coder_weights, detector.input_size
+        detector.anchor_grid(), detector.spec.box_coder_weights, detector.input_size
     )
     network = DetectorWithPostprocess(detector, postprocess).eval()
     key = f"{name}-{detector.input_size}-{DETECTOR_CLASSES}classes-random"

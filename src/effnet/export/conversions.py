@@ -1,5 +1,6 @@
 """Converted files of a network, kept for the rest of the process: exporting one trained model to several
-files (float, fp16, int8 ...; .tflite and .onnx) converts it from PyTorch once per file format.
+files (float, fp16, int8 ...; .tflite and .onnx) converts it from PyTorch once per file format, and the
+same export asked for twice quantizes once.
 
 A conversion (`litert_torch.convert`, `torch.onnx.export`) reads only the network's modules, their
 settings, weights and buffers, and the input shape; `fingerprint` hashes exactly those. A network it
@@ -53,6 +54,17 @@ def fingerprint(network: nn.Module, *settings: Hashable) -> str | None:
     return digest.hexdigest()
 
 
+def digest_of(*values: object) -> str | None:
+    """A digest of ``values`` (scalars, bytes, arrays, tensors, sequences, dicts, dataclasses); None when
+    one of them is something else."""
+    digest = hashlib.blake2b(digest_size=20)
+    try:
+        _update(digest, values)
+    except _Unhashable:
+        return None
+    return digest.hexdigest()
+
+
 def _update(digest, value) -> None:
     if isinstance(value, _SCALARS):
         digest.update(f"{type(value).__name__}:{value!r};".encode())
@@ -98,21 +110,39 @@ class ConversionCache:
         """Write ``network``'s converted file to ``file``: a copy of an earlier conversion with the same
         fingerprint and ``settings``, else ``convert(network, file)`` (kept for later calls)."""
         key = fingerprint(network, *settings)
-        with self._lock:
-            kept = self._files.get(key) if key is not None else None
-            if kept is not None:
-                self._files.move_to_end(key)
+        kept = self._get(key)
         if kept is not None:
             Path(file).write_bytes(kept)
             return
         convert(network, file)
-        if key is None or not Path(file).is_file():
-            return
-        content = Path(file).read_bytes()
+        if key is not None and Path(file).is_file():
+            self._put(key, Path(file).read_bytes())
+
+    def computed(self, key: str | None, compute: Callable[[], bytes]) -> bytes:
+        """The bytes ``compute()`` returned for ``key`` (a `digest_of` everything it reads) before, else
+        ``compute()`` (kept for later calls); a None key is always computed."""
+        kept = self._get(key)
+        if kept is not None:
+            return kept
+        content = compute()
+        if key is not None:
+            self._put(key, content)
+        return content
+
+    def _get(self, key: str | None) -> bytes | None:
+        if key is None:
+            return None
+        with self._lock:
+            kept = self._files.get(key)
+            if kept is not None:
+                self._files.move_to_end(key)
+            return kept
+
+    def _put(self, key: str, content: bytes) -> None:
         if len(content) > self.max_bytes:
             return
         with self._lock:
-            self._files[key] = content
+            self._files[key] = bytes(content)
             while len(self._files) > self.max_files or sum(map(len, self._files.values())) > self.max_bytes:
                 self._files.popitem(last=False)
 

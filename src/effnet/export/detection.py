@@ -139,7 +139,7 @@ def export_detector(
     int8 = config is not None and config.mode == "int8"
     network = export_copy(detector, kind if int8 else None)
     postprocess = DetectionPostprocess(
-        network.anchor_boxes(),
+        network.anchor_grid(),
         network.spec.box_coder_weights,
         int(network.input_size),
         score_threshold,
@@ -333,25 +333,10 @@ def _network_outputs(full) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _network_to_onnx(network: nn.Module, file: Path, full) -> None:
-    from effnet.export.onnx import INPUT_NAME
+    from effnet.export.onnx import torch_to_onnx
 
     sample = torch.from_numpy(random_inputs(full.preprocessing, full.in_chans, 1))
-
-    def convert(module: nn.Module, target: Path) -> None:
-        with one_line_failure("ONNX export", module):
-            torch.onnx.export(
-                module,
-                (sample,),
-                target,
-                dynamo=True,
-                external_data=False,
-                opset_version=_OPSET,
-                input_names=[INPUT_NAME],
-                output_names=list(_NETWORK_OUTPUTS),
-                verbose=False,
-            )
-
-    CONVERSIONS.convert(network, file, convert, "onnx", _OPSET, tuple(sample.shape), _NETWORK_OUTPUTS)
+    torch_to_onnx(network, file, sample, _OPSET, _NETWORK_OUTPUTS)
 
 
 def _joined(network: Any, postprocess: Any) -> Any:

@@ -15,7 +15,7 @@ from torch import nn
 
 from effnet.export.bias_correction import channel_means, correct_biases
 from effnet.export.checks import ExportData, ExportedPath, check_and_publish, export_data
-from effnet.export.conversions import CONVERSIONS
+from effnet.export.conversions import CONVERSIONS, digest_of
 from effnet.export.files import destination, one_line_failure, staging_folder
 from effnet.export.metadata import metadata_for
 from effnet.export.qat import network_to_quantize
@@ -124,7 +124,8 @@ def network_proto(
 ):
     """The ONNX model of ``exported`` (``network``, or its GPTQ-rounded copy), written by ``write(module,
     path)`` into ``work`` and quantized as ``config`` says: float32, static int8 / int16 calibrated on
-    ``data`` (bias correction towards ``network``'s own layers), fp16 or dynamic int8."""
+    ``data`` (bias correction towards ``network``'s own layers), fp16 or dynamic int8. The same float
+    model, calibration and settings again give the kept quantized model (`effnet.export.conversions`)."""
     import onnx
 
     float_file = work / "float.onnx"
@@ -137,17 +138,24 @@ def network_proto(
             # GPTQ-rounded weights: correct towards the original network's layers, not the rounded copy's
             reference = work / "reference.onnx"
             write(network, reference)
-        with one_line_failure(f"{config.mode} ONNX quantization", network):
-            return _quantize_static(
-                float_file,
-                work,
-                data.calibration,
-                value_range,
-                config.corrects_biases,
-                sixteen_bit=config.mode == "int16",
-                reference_file=reference,
-                portable=portable,
-            )
+
+        def quantize() -> bytes:
+            with one_line_failure(f"{config.mode} ONNX quantization", network):
+                return _quantize_static(
+                    float_file,
+                    work,
+                    data.calibration,
+                    value_range,
+                    config.corrects_biases,
+                    sixteen_bit=config.mode == "int16",
+                    reference_file=reference,
+                    portable=portable,
+                ).SerializeToString()
+
+        inputs = (float_file.read_bytes(), reference.read_bytes() if reference is not None else None)
+        settings = (config.mode, config.corrects_biases, portable, value_range, data.calibration)
+        key = digest_of("onnx static quantization", *inputs, *settings)
+        return onnx.load_from_string(CONVERSIONS.computed(key, quantize))
     if config.mode == "fp16":
         return _to_float16(onnx.load(float_file))
     return _quantize_dynamic(float_file, work)
@@ -155,6 +163,20 @@ def network_proto(
 
 def _torch_to_onnx(network: nn.Module, file: Path, dynamic_batch: bool, opset: int, output: str) -> None:
     sample = torch.from_numpy(random_inputs(network.preprocessing, input_channels(network), 1))
+    torch_to_onnx(network, file, sample, opset, [output], dynamic_batch)
+
+
+def torch_to_onnx(
+    network: nn.Module,
+    file: Path,
+    sample: torch.Tensor,
+    opset: int,
+    outputs: Sequence[str],
+    dynamic_batch: bool = False,
+) -> None:
+    """Write ``network``'s ONNX file (the dynamo exporter, weights inside the file) for inputs shaped like
+    ``sample``, its outputs named ``outputs``; a conversion kept from before when there is one
+    (`effnet.export.conversions`)."""
     dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
 
     def convert(module: nn.Module, target: Path) -> None:
@@ -167,12 +189,12 @@ def _torch_to_onnx(network: nn.Module, file: Path, dynamic_batch: bool, opset: i
                 external_data=False,  # one self-contained file (the default writes weights beside it)
                 opset_version=opset,
                 input_names=[INPUT_NAME],
-                output_names=[output],
+                output_names=list(outputs),
                 dynamic_shapes=dynamic_shapes,
                 verbose=False,
             )
 
-    settings = ("onnx", tuple(sample.shape), dynamic_batch, opset, output)
+    settings = ("onnx", tuple(sample.shape), dynamic_batch, opset, tuple(outputs))
     CONVERSIONS.convert(network, file, convert, *settings)
 
 
@@ -218,7 +240,36 @@ def _quantize_static(
             prepared = work / "reference-prepared.onnx"
             quant_pre_process(str(reference_file), str(prepared))
         correct_biases(OnnxBiasLayers(onnx.load(prepared), proto), calibration)
+    _drop_zero_bias_points(proto)
     return proto
+
+
+def _drop_zero_bias_points(model: Any) -> None:
+    """Remove the all-zero zero points of the int32 biases' DequantizeLinear nodes (an optional input that
+    defaults to zero): ORT writes one int32 per output channel, about 3% of an int8 file. ``model`` is
+    edited in place; ORT fuses the layers as before and computes the same outputs."""
+    from onnx import TensorProto, numpy_helper
+
+    tensors = {tensor.name: tensor for tensor in model.graph.initializer}
+    uses: dict[str, int] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    dropped = set()
+    for node in model.graph.node:
+        if node.op_type != "DequantizeLinear" or len(node.input) < 3:
+            continue
+        values, zero_point = tensors.get(node.input[0]), tensors.get(node.input[2])
+        if values is None or zero_point is None or values.data_type != TensorProto.INT32:
+            continue
+        if numpy_helper.to_array(zero_point).any():
+            continue
+        uses[node.input[2]] -= 1
+        dropped.add(node.input[2])
+        del node.input[2]
+    kept = [tensor for tensor in model.graph.initializer if tensor.name not in dropped or uses[tensor.name]]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
 
 
 def _limit_paired_weights(quantized: Any, float_model: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from effnet.models.detection.postprocess import DEFAULT_IOU_THRESHOLD
+from effnet.models.detection.spec import DEFAULT_IOU_THRESHOLD
 from effnet.validation import check_integer, check_number
 
 # the COCO evaluation protocol's score threshold

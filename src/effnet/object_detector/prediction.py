@@ -27,7 +27,7 @@ def detections_from_outputs(
     outputs = postprocess(
         class_logits.float(),
         box_deltas.float(),
-        network.anchor_boxes().to(class_logits.device),
+        network.anchor_grid().to(class_logits.device),
         network.spec.box_coder_weights,
         network.input_size,
         score_threshold=score_threshold,

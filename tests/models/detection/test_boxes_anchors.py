@@ -108,3 +108,18 @@ def test_prediction_order_is_the_anchor_order(name):
         assert torch.allclose(centers, expected, atol=1e-3)
         start += count
     assert start == anchors.shape[0]
+
+
+@pytest.mark.parametrize("size", [128, 192, 320, 300])
+def test_the_anchor_grid_computes_every_anchor_of_the_table(size):
+    """Detector files compute their candidates' anchors from the indices (`AnchorGrid`) instead of storing
+    the [A, 4] table: the same boxes for every index, every detector, also where a level's stride is not
+    whole (300 px)."""
+    from effnet.models.detection.anchors import AnchorGrid, anchor_boxes
+    from effnet.models.detection.spec import get_detector_spec, list_detectors
+
+    for name in list_detectors():
+        spec = get_detector_spec(name)
+        table = anchor_boxes(spec, size)
+        computed = AnchorGrid(spec, size)(torch.arange(len(table))[None])  # [1, A] indices, as a batch
+        torch.testing.assert_close(computed[0], table, rtol=1e-6, atol=1e-4, msg=name)

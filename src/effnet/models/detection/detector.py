@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from effnet.models.detection.anchors import anchor_boxes
+from effnet.models.detection.anchors import AnchorGrid, anchor_boxes
 from effnet.models.detection.efficientdet import BiFPN, EfficientDetHead
 from effnet.models.detection.spec import DetectorSpec, get_detector_spec
 from effnet.models.detection.ssdlite import SSDLiteExtras, SSDLiteHead, reduce_tail, split_stage
@@ -74,6 +74,10 @@ class Detector(nn.Module):
     def anchor_boxes(self) -> torch.Tensor:
         """[A, 4] (xmin, ymin, xmax, ymax) pixels at ``input_size``, in the order of the predictions."""
         return self.anchors
+
+    def anchor_grid(self) -> AnchorGrid:
+        """The same anchors computed from their indices (what post-processing and detector files use)."""
+        return AnchorGrid(self.spec, self.input_size).to(self.anchors.device)
 
     def check_input(self, images: torch.Tensor) -> None:
         expected = (self.backbone.in_chans, self.input_size, self.input_size)

@@ -26,18 +26,20 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from effnet.models.detection.anchors import AnchorGrid
 from effnet.models.detection.boxes import decode
-
-DEFAULT_SCORE_THRESHOLD = 0.05  # low, for evaluation: applications filter the file's output further
-DEFAULT_IOU_THRESHOLD = 0.5
-DEFAULT_MAX_DETECTIONS = 100
-DEFAULT_PRE_NMS_TOP_K = 256
+from effnet.models.detection.spec import (
+    DEFAULT_IOU_THRESHOLD,
+    DEFAULT_MAX_DETECTIONS,
+    DEFAULT_PRE_NMS_TOP_K,
+    DEFAULT_SCORE_THRESHOLD,
+)
 
 
 def postprocess(
     class_logits: torch.Tensor,
     box_deltas: torch.Tensor,
-    anchors: torch.Tensor,
+    anchors: torch.Tensor | AnchorGrid,
     box_coder_weights: Sequence[float],
     image_size: int | Sequence[int],
     score_threshold: float = DEFAULT_SCORE_THRESHOLD,
@@ -49,7 +51,8 @@ def postprocess(
 
     - ``class_logits`` [N, A, C] (per-class sigmoid logits), ``box_deltas`` [N, A, 4] (see
       `effnet.models.detection.boxes.decode`), ``anchors`` [A, 4] (xmin, ymin, xmax, ymax) in pixels of the
-      input image, whose size is ``image_size`` (an int for a square image, or (height, width)).
+      input image, whose size is ``image_size`` (an int for a square image, or (height, width)), or the
+      `AnchorGrid` that computes them (a detector's ``anchor_grid()``: no [A, 4] table in an exported file).
     - The ``pre_nms_top_k`` highest (anchor, class) scores are the candidates; those above
       ``score_threshold`` take part in class-aware greedy NMS at ``iou_threshold``; the ``max_detections``
       best survivors come out, sorted by decreasing score. Boxes are clipped to the image.
@@ -67,7 +70,8 @@ def postprocess(
     classes = pair - anchor_index * num_classes
     anchor_index = anchor_index.long()
     deltas = torch.gather(box_deltas.float(), 1, anchor_index[..., None].expand(batch, k, 4))
-    boxes = decode(deltas, anchors.float()[anchor_index], box_coder_weights)
+    candidates = anchors(anchor_index) if isinstance(anchors, AnchorGrid) else anchors.float()[anchor_index]
+    boxes = decode(deltas, candidates, box_coder_weights)
     limits = boxes.new_tensor([width, height, width, height])
     boxes = torch.minimum(boxes.clamp(min=0.0), limits)
 
@@ -95,8 +99,10 @@ def _greedy_nms(boxes: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor,
     iou = _batched_iou(boxes)
     same_class = (classes[:, :, None] == classes[:, None, :]).float()
     # suppresses[j, i]: candidate j (earlier, so higher-scoring) would suppress candidate i if it is kept
-    order = torch.arange(k, device=boxes.device)
-    earlier = (order[:, None] < order[None, :]).float()  # computed, not a K x K constant in the file
+    # positions 1..K counted from the candidates themselves (valid * 0 + 1: ones no exporter folds away), so
+    # that the file computes this K x K mask instead of storing it as a constant
+    order = torch.cumsum(valid[:1] * 0 + 1, dim=-1)[0]
+    earlier = (order[:, None] < order[None, :]).float()
     suppresses = (iou > iou_threshold).float() * same_class * earlier
     # keep [N, 1, K]; (keep @ suppresses)[i] counts the kept candidates that suppress i (an integer), so
     # relu(valid - count) is valid[i] when none does and 0 otherwise: three ops per iteration
@@ -127,12 +133,13 @@ def _batched_iou(boxes: torch.Tensor) -> torch.Tensor:
 
 
 class DetectionPostprocess(nn.Module):
-    """`postprocess` as a module holding the anchors and settings, for appending to a detector before
-    export: ``forward(class_logits, box_deltas) -> (boxes, classes, scores, count)``."""
+    """`postprocess` as a module holding the anchors (an [A, 4] table or an `AnchorGrid`) and settings, for
+    appending to a detector before export: ``forward(class_logits, box_deltas) -> (boxes, classes, scores,
+    count)``."""
 
     def __init__(
         self,
-        anchors: torch.Tensor,
+        anchors: torch.Tensor | AnchorGrid,
         box_coder_weights: Sequence[float],
         image_size: int | Sequence[int],
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
@@ -141,7 +148,10 @@ class DetectionPostprocess(nn.Module):
         pre_nms_top_k: int = DEFAULT_PRE_NMS_TOP_K,
     ) -> None:
         super().__init__()
-        self.register_buffer("anchors", anchors.detach().float().clone(), persistent=False)
+        if isinstance(anchors, AnchorGrid):
+            self.anchors: torch.Tensor | AnchorGrid = anchors
+        else:
+            self.register_buffer("anchors", anchors.detach().float().clone(), persistent=False)
         self.box_coder_weights = tuple(float(w) for w in box_coder_weights)
         self.image_size = image_size if isinstance(image_size, int) else tuple(int(s) for s in image_size)
         self.score_threshold = float(score_threshold)

@@ -18,6 +18,12 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+# the post-processing's defaults (`effnet.models.detection.postprocess`), here where no torch is imported
+DEFAULT_SCORE_THRESHOLD = 0.05  # low: applications filter a file's output further
+DEFAULT_IOU_THRESHOLD = 0.5
+DEFAULT_MAX_DETECTIONS = 100
+DEFAULT_PRE_NMS_TOP_K = 256
+
 
 @dataclass(frozen=True)
 class GridAnchors:
