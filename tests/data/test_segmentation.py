@@ -82,15 +82,17 @@ def test_malformed_pairs_are_left_out_each_with_its_reason(segmentation_set, tmp
     write_mask(masks / "00002.png", bad)  # index 9 with 6 classes
     (masks / "00003.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")  # not decodable
     (masks / "99999.png").write_bytes((masks / "00004.png").read_bytes())  # no image
+    (images / "00005.jpg").write_bytes(b"")  # an empty image file
     data = SegmentationData.from_folder(images, masks, segmentation_set / "label_map.txt")
-    assert len(data) == 32 - 4
+    assert len(data) == 32 - 5
     reasons = {str(s.path).rsplit("/", 1)[1]: s.reason for s in data.skipped}
     assert reasons["00000.jpg"].startswith("no mask 00000.png in")
     assert "mask is 96x95 but its image 00001.jpg is 96x96" in reasons["00001.png"]
     assert "mask values [9] are outside the label map (0..5, 255 ignore)" in reasons["00002.png"]
     assert "cannot decode the mask" in reasons["00003.png"]
     assert "no image named 99999.*" in reasons["99999.png"]
-    assert len(data.skipped) == 5  # nothing lost silently: every file not used is named
+    assert reasons["00005.jpg"].startswith("empty file, 0 bytes; image left out")
+    assert len(data.skipped) == 6  # nothing lost silently: every file not used is named
 
 
 def test_label_map_defaults_and_errors(segmentation_set, tmp_path):

@@ -8,7 +8,8 @@ VOC writes them (the palette only colours the indices; the indices are the class
 RGB PNG in the Pascal VOC colours (converted back to indices). 255 marks pixels to ignore (VOC's object
 borders): they count in neither the loss nor the metrics.
 
-The loader decodes every mask once, to check it: a mask missing, of another size than its image, holding
+The loader decodes every mask once, to check it (and reads each image's header for its displayed size,
+EXIF orientation applied): a mask missing, of another size than its image, holding
 indices outside the label map, or not decodable leaves its image out, with a message naming the file, what
 was found and the fix, collected in `SegmentationData.skipped` and logged once. Nothing is dropped silently.
 
@@ -27,8 +28,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from effnet.data.annotation_checks import displayed_size
 from effnet.data.detection import SkippedAnnotation
-from effnet.data.images import ImageDecodeError, has_image_extension, load_image
+from effnet.data.images import has_image_extension
 
 log = logging.getLogger(__name__)
 
@@ -298,9 +300,9 @@ class SegmentationData:
 def _check_pair(image_path: Path, mask_path: Path, num_classes: int) -> tuple[int, int] | SkippedAnnotation:
     """The image's displayed (width, height), or why the pair cannot be used."""
     try:
-        image_size = load_image(image_path).size
-    except ImageDecodeError as error:
-        return SkippedAnnotation(str(image_path), f"{error.reason}; image left out ({error.fix})")
+        image_size = displayed_size(str(image_path))  # the header only: pixels are decoded in training
+    except ValueError as error:
+        return SkippedAnnotation(str(image_path), f"{error}; image left out (re-save it or remove it)")
     try:
         mask = read_mask(mask_path)
     except MaskError as error:
