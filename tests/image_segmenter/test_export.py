@@ -1,6 +1,9 @@
 """Exported segmenters: LR-ASPP as .onnx float and int8, the mobile DeepLabV3 as int8 .tflite, scored by
 effnet.runtime as evaluate scores."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -22,6 +25,17 @@ def test_onnx_float_and_int8_score_what_evaluate_scores(trained, seg_data, tmp_p
     assert trained.evaluate_tflite(written["onnx"], test)["mIoU"] == pytest.approx(expected["mIoU"], abs=2e-3)
     with pytest.raises(ValueError, match=r"is a segmenter .* use segment"):
         file.predict(test[0].path)
+    segment_without_torch = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'torch': raise ImportError('torch is blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from effnet import runtime\n"
+        f"print(runtime.load({str(written['onnx'])!r}).segment({str(test[0].path)!r}).shape)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", segment_without_torch], capture_output=True, text=True)
+    assert result.stdout.strip() == "(96, 96)", result.stderr[-2000:]
     int8 = trained.export(tmp_path / "int8", export_format="onnx", quantization_config="int8")["onnx"]
     assert int8.stat().st_size < 0.4 * written["onnx"].stat().st_size
     assert abs(trained.evaluate_tflite(int8, test)["mIoU"] - expected["mIoU"]) < 0.02
