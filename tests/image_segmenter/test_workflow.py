@@ -49,6 +49,20 @@ def test_save_load_and_report(trained, seg_data, tmp_path):
         image_segmenter.load(tmp_path / "run")
 
 
+def test_a_custom_spec_trains_saves_and_loads(seg_data, tmp_path, one_torch_thread):
+    from dataclasses import replace
+
+    from effnet.models.segmentation import get_segmenter_spec
+
+    train, test = seg_data
+    atrous = replace(get_segmenter_spec("deeplabv3_mobilenet_v2"), atrous_rates=(2, 4), head_channels=64)
+    model = image_segmenter.create(train, atrous, epochs=2, input_size=64, model_dir=tmp_path / "run")
+    assert len(model.network.head.aspp.branches) == 3  # the 1x1 branch and two atrous 3x3 ones
+    loaded = image_segmenter.load(tmp_path / "run")
+    assert loaded.network.spec == atrous
+    assert loaded.evaluate(test)["mIoU"] == model.evaluate(test)["mIoU"]
+
+
 def test_bad_arguments_say_what_to_do(seg_data):
     train, test = seg_data
     with pytest.raises(TypeError, match=r"must be an image_segmenter\.DataLoader"):

@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from effnet.image_segmenter.hparams import SegmenterHParams
 from effnet.image_segmenter.metrics import confusion_matrix, segmentation_metrics
 from effnet.image_segmenter.samples import ResizedSegmentation
 from effnet.image_segmenter.training import predict_labels, train_segmenter
-from effnet.models.segmentation.spec import DEFAULT_SEGMENTER, get_segmenter_spec
+from effnet.models.segmentation.spec import DEFAULT_SEGMENTER, SegmenterSpec, get_segmenter_spec
 from effnet.run_lock import run_lock
 from effnet.runtime.segmentation import labels_at_size
 from effnet.training.checkpoints import StepCheckpoints
@@ -158,6 +158,7 @@ class ImageSegmenter:
         config = {
             "format": FORMAT,
             "model_spec": self.network.spec.name,
+            "spec": asdict(self.network.spec),  # the whole row: a custom SegmenterSpec rebuilds as trained
             "output_stride": self.network.spec.output_stride,
             # the conventions of the backbone's weights (TF-trained Lite: SAME padding, BN eps 1e-3), which a
             # network rebuilt without them would not have
@@ -208,13 +209,19 @@ class ImageSegmenter:
 
 
 def _build_network(
-    name: str, num_classes: int, pretrained: bool, input_size: int, output_stride: int | None
+    spec: SegmenterSpec, num_classes: int, pretrained: bool, input_size: int, output_stride: int | None
 ) -> nn.Module:
     from effnet.factory import create_segmenter
 
     return create_segmenter(
-        name, num_classes, pretrained_backbone=pretrained, input_size=input_size, output_stride=output_stride
+        spec, num_classes, pretrained_backbone=pretrained, input_size=input_size, output_stride=output_stride
     )
+
+
+def _spec_from_dict(values: dict) -> SegmenterSpec:
+    known = {f.name for f in fields(SegmenterSpec)}
+    values = {k: v for k, v in values.items() if k in known}
+    return SegmenterSpec(**{**values, "atrous_rates": tuple(values.get("atrous_rates", ()))})
 
 
 def load(directory: str | Path) -> ImageSegmenter:
@@ -237,8 +244,10 @@ def load(directory: str | Path) -> ImageSegmenter:
             raise ValueError(f"{len(labels)} labels for num_classes {config['num_classes']}")
         from effnet.models.segmentation import build_segmenter
 
+        spec = config.get("spec")
+        spec = get_segmenter_spec(config["model_spec"]) if spec is None else _spec_from_dict(spec)
         network = build_segmenter(
-            config["model_spec"],
+            spec,
             len(labels),
             int(config["input_size"]),
             int(config["output_stride"]),
@@ -270,7 +279,7 @@ def _content_id(data) -> str:
 
 def create(
     train_data,
-    model_spec: str = DEFAULT_SEGMENTER,
+    model_spec: str | SegmenterSpec = DEFAULT_SEGMENTER,
     validation_data=None,
     epochs: int | None = None,
     batch_size: int | None = None,
@@ -286,8 +295,9 @@ def create(
 
     ``model_spec``: a name from `effnet.list_segmenters()` (``"lraspp_efficientnet_lite0"``, the default:
     its backbone's ImageNet weights are bundled; ``"deeplabv3_mobilenet_v2"``, ``"lraspp_mobilenet_v3_large"``
-    ...). With ``train_whole_model=False`` (the default) the pretrained backbone stays frozen: its maps of
-    every training image (and of its mirror image) are computed once and the head trains on them.
+    ...) or a `SegmenterSpec` (e.g. with DeepLabV3's ``atrous_rates=(6, 12, 18)``). With
+    ``train_whole_model=False`` (the default) the pretrained backbone stays frozen: its maps of every training
+    image (and of its mirror image) are computed once and the head trains on them.
     ``train_whole_model=True`` trains the whole network, the backbone at a tenth of the learning rate.
     Images and masks are resized to the square ``input_size`` (default 256); the loss is per-pixel
     cross-entropy with 255 ignored.
@@ -320,9 +330,7 @@ def create(
     hp.validate()
     hp = hp.resolved()
     torch.manual_seed(hp.seed)
-    network = _build_network(
-        spec.name, len(train_data.label_names), pretrained, hp.input_size, hp.output_stride
-    )
+    network = _build_network(spec, len(train_data.label_names), pretrained, hp.input_size, hp.output_stride)
     hp = replace(hp, output_stride=network.spec.output_stride)
     segmenter = ImageSegmenter(network, train_data.label_names, hp)
     segmenter.train_data = train_data
@@ -336,7 +344,7 @@ def create(
     model_dir = Path(model_dir) if model_dir is not None else None
     fingerprint = {
         "task": "image_segmenter",
-        "model": spec.name,
+        "model": asdict(network.spec),
         "pretrained": pretrained,
         "labels": list(train_data.label_names),
         "train": [len(train_data), _content_id(train_data)],
