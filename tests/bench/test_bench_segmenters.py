@@ -5,7 +5,7 @@ from effnet.bench.core import resolve_models, run_bench
 
 def test_segmenter_names_resolve_to_the_exported_form(tmp_path):
     (model,) = resolve_models(["lraspp_mobilenet_v3_large"], None, None, resolution=64)
-    assert model.family == "lraspp" and model.network.output == "segmentation"
+    assert model.family == "lraspp" and model.network.export_output == "segmentation"
     assert len(model.labels) == 21 and model.network.preprocessing.input_size == (64, 64)
     rows = run_bench(
         models=["deeplabv3_mobilenet_v2"], formats=["torch"], threads=[1], resolution=64, runs=2, warmup=1,

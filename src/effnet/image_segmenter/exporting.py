@@ -26,10 +26,10 @@ CALIBRATION_IMAGES = 200  # int8: calibration + check images drawn from the trai
 class SegmentationExport(nn.Module):
     """What an exported file computes: per-pixel class logits [N, S, S, C], channels last, so that the class
     axis is the last one in both engines (the export check's agreement is then per pixel) and the runtime
-    reads one layout. ``output = "segmentation"`` marks the file's metadata
+    reads one layout. ``export_output = "segmentation"`` marks the file's metadata
     (`effnet.runtime.segmentation`)."""
 
-    output = "segmentation"
+    export_output = "segmentation"
 
     def __init__(self, network: nn.Module, labels: Sequence[str]) -> None:
         super().__init__()
