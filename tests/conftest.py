@@ -40,3 +40,11 @@ def one_torch_thread():
 def digits_folder(tmp_path_factory):
     """300 of scikit-learn's real handwritten digits as an image folder (10 classes)."""
     return write_digits_folder(tmp_path_factory.mktemp("digits"), limit=300)
+
+
+@pytest.fixture(scope="session")
+def segmentation_set(tmp_path_factory):
+    """The generated segmentation set, small: 32 train and 12 test images of 96 px with exact masks."""
+    from effnet.data.segmentation_set import write_segmentation_set
+
+    return write_segmentation_set(tmp_path_factory.mktemp("segmentation") / "set", 32, 12, image_size=96)

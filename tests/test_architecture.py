@@ -32,6 +32,7 @@ LAYERS = {
     "image_classifier": 5,
     "embedder": 5,
     "object_detector": 5,
+    "image_segmenter": 5,
     "config": 5,
     "model_spec": 5,
     "bench": 6,
@@ -40,7 +41,12 @@ LAYERS = {
     "__main__": 7,
     "effnet": 7,  # the package's own __init__: the public facade
 }
-TASKS = {"image_classifier", "embedder", "object_detector"}  # the same layer, and never each other's
+TASKS = {
+    "image_classifier",
+    "embedder",
+    "object_detector",
+    "image_segmenter",
+}  # the same layer, and never each other's
 
 
 def package_of(module: str) -> str:

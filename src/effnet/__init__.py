@@ -20,6 +20,8 @@ _EXPORTS = {
     "create_embedder": "effnet.factory",
     "create_detector": "effnet.factory",
     "list_detectors": "effnet.models.detection",
+    "create_segmenter": "effnet.factory",
+    "list_segmenters": "effnet.models.segmentation",
     "FAMILIES": "effnet.models",
     "ArchSpec": "effnet.models",
     "BlockSpec": "effnet.models",
@@ -47,15 +49,17 @@ __all__ = [
     "create_detector",
     "create_embedder",
     "create_model",
+    "create_segmenter",
     "get_config",
     "list_detectors",
     "list_models",
+    "list_segmenters",
     "profile",
     "scale",
 ]
 
 if TYPE_CHECKING:
-    from effnet.factory import create_detector, create_embedder, create_model
+    from effnet.factory import create_detector, create_embedder, create_model, create_segmenter
     from effnet.models import (
         FAMILIES,
         ArchSpec,
@@ -68,6 +72,7 @@ if TYPE_CHECKING:
         scale,
     )
     from effnet.models.detection import list_detectors
+    from effnet.models.segmentation import list_segmenters
     from effnet.preprocessing import Preprocessing
     from effnet.profiling import count_params, profile
 

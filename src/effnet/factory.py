@@ -1,5 +1,5 @@
-"""`effnet.create_model`, `effnet.create_embedder` and `effnet.create_detector`: build a model of the family
-by name and, optionally, load pretrained weights into it."""
+"""`effnet.create_model`, `effnet.create_embedder`, `effnet.create_detector` and `effnet.create_segmenter`:
+build a model of the family by name and, optionally, load pretrained weights into it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from effnet.models.detection.detector import Detector, build_detector, check_inp
 from effnet.models.detection.spec import DetectorSpec, get_detector_spec, list_detectors
 from effnet.models.embedding import EmbeddingNet, attach_embedding_head
 from effnet.models.families.iresnet import is_iresnet
+from effnet.models.segmentation.segmenter import Segmenter, build_segmenter
+from effnet.models.segmentation.segmenter import check_input_size as check_segmenter_size
+from effnet.models.segmentation.spec import SegmenterSpec, get_segmenter_spec
 from effnet.weights.convert import detect_naming, unwrap_checkpoint
 from effnet.weights.load import Conventions, infer_conventions, load_weights, read_weights
 
@@ -187,6 +190,41 @@ def create_detector(
         raise PretrainedWeightsError(message) from None
     log.info("%s: backbone from %s", spec.name, backbone.weights_report)
     return Detector(spec, num_classes, backbone, size)
+
+
+def create_segmenter(
+    name: str | SegmenterSpec,
+    num_classes: int,
+    pretrained_backbone: bool = True,
+    input_size: int | None = None,
+    output_stride: int | None = None,
+) -> Segmenter:
+    """A segmenter by name (`effnet.list_segmenters()`) for ``num_classes`` classes (the background
+    included) at a square ``input_size`` (default: the segmenter's), with its backbone at ``output_stride``
+    (8, 16 or 32; default: the spec's 16).
+
+    ``pretrained_backbone`` loads the backbone's ImageNet weights (the EfficientNet-Lite0-2 and MobileNetV2
+    weights are bundled and work offline); the head starts from random weights. Weights that cannot be had
+    raise `effnet.weights.missing.PretrainedWeightsError`; ``pretrained_backbone=False`` starts the whole
+    segmenter from random weights.
+    """
+    from effnet.weights.missing import PretrainedWeightsError, missing_weights_message
+
+    spec = get_segmenter_spec(name)
+    if output_stride is not None:
+        spec = replace(spec, output_stride=output_stride)
+    size = check_segmenter_size(spec, spec.input_size if input_size is None else input_size)
+    if not pretrained_backbone:
+        return build_segmenter(spec, num_classes, size)
+    try:
+        backbone = create_model(spec.backbone, pretrained=True, features_only=True, input_size=size)
+    except (FileNotFoundError, ValueError) as error:
+        consequence = "the segmenter would start from a random backbone"
+        scratch = "effnet.create_segmenter(..., pretrained_backbone=False)"
+        message = missing_weights_message(spec.name, spec.backbone, error, consequence, scratch)
+        raise PretrainedWeightsError(message) from None
+    log.info("%s: backbone from %s", spec.name, backbone.weights_report)
+    return Segmenter(spec, num_classes, backbone, size)
 
 
 def _iresnet_with_weights(config, weights, num_classes, in_chans, drop_rate, overrides) -> Any:

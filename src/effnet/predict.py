@@ -1,5 +1,6 @@
 """Top-k classification of image files with a model and the preprocessing that travels with it; objects in
-image files with an exported detector file (`detect_images`, `draw_detections`).
+image files with an exported detector file (`detect_images`, `draw_detections`); label masks of an exported
+segmenter drawn as colour overlays (`draw_segmentation`).
 
 Importing this module imports no torch: predicting with an exported file does not need it.
 """
@@ -181,6 +182,53 @@ def draw_detections(
         lift = bottom - top + 2 if ymin >= bottom - top + 2 else 0  # above the box when there is room
         draw.rectangle((left, top - lift, right + 2, bottom - lift), fill=color)
         draw.text((xmin + 1, ymin - lift), text, fill=(255, 255, 255))
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as temporary:
+        picture.save(temporary, format=_image_format(target))
+    return target
+
+
+@dataclass
+class SegmentationResult:
+    """One image's label mask (uint8 class indices at the image's size) from an exported segmenter, or why
+    it could not be read."""
+
+    file: str
+    labels: Any = None
+    label_names: Sequence[str] | None = None
+    error: str | None = None
+
+    def classes(self) -> dict[str, float]:
+        """The share of the image's pixels of each class found, largest first."""
+        import numpy as np
+
+        if self.labels is None:
+            return {}
+        counts = np.bincount(np.asarray(self.labels).reshape(-1), minlength=256)
+        names = self.label_names or []
+        found = {
+            (names[i] if i < len(names) else str(i)): counts[i] / counts.sum() for i in np.flatnonzero(counts)
+        }
+        return dict(sorted(found.items(), key=lambda item: -item[1]))
+
+    def to_dict(self) -> dict:
+        data: dict[str, Any] = {
+            "file": self.file,
+            "classes": {k: float(v) for k, v in self.classes().items()},
+        }
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+def draw_segmentation(image: ImageSource, labels: Any, path: str | os.PathLike) -> Path:
+    """Write ``image`` with its label mask as a Pascal VOC colour overlay (the background left as it is) to
+    ``path`` (written atomically); returns the path."""
+    from effnet.checkpoint import atomic_path
+    from effnet.runtime.segmentation import colour_overlay
+
+    picture = colour_overlay(load_image(image), labels)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as temporary:

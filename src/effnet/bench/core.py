@@ -24,6 +24,7 @@ from effnet.profiling import count_params, profile
 from effnet.runtime.cpu import cpu_info
 
 CALIBRATION_IMAGES = 48  # two thirds calibrate int8, the rest check the quantized file
+SEGMENTER_CLASSES = 21  # a benchmarked segmenter's head: Pascal VOC's 20 classes and the background
 DETECTOR_CLASSES = 90  # a benchmarked detector's head: COCO's 90 category ids, as TFLite's detection models
 EVAL_BATCH = 32
 LATENCY_KEYS = (
@@ -209,11 +210,17 @@ def resolve_models(
     if not names:
         raise ValueError("no model to measure: pass --models NAME[,NAME...], --family F or --run RUN_DIR")
     detectors = _detector_names()
-    names = [name if name in detectors else _full_name(name, set(list_models())) for name in names]
+    segmenters = _segmenter_names()
+    names = [
+        name if name in detectors | segmenters else _full_name(name, set(list_models())) for name in names
+    ]
     result = []
     for name in dict.fromkeys(names):
         if name in detectors:
             result.append(_detector_model(name, resolution))
+            continue
+        if name in segmenters:
+            result.append(_segmenter_model(name, resolution))
             continue
         network = create_model(name, pretrained=pretrained).eval()
         if resolution is not None:
@@ -248,6 +255,26 @@ def _detector_model(name: str, resolution: int | None) -> BenchModel:
     return BenchModel(name, detector.spec.architecture, network, key)
 
 
+def _segmenter_names() -> set[str]:
+    from effnet.models.segmentation import list_segmenters
+
+    return set(list_segmenters())
+
+
+def _segmenter_model(name: str, resolution: int | None) -> BenchModel:
+    """A segmenter with random weights and `SEGMENTER_CLASSES` classes, as its exported file runs
+    (per-pixel logits at the input size)."""
+    from effnet.image_segmenter.exporting import SegmentationExport
+    from effnet.models.segmentation import build_segmenter
+
+    torch.manual_seed(0)
+    segmenter = build_segmenter(name, SEGMENTER_CLASSES, input_size=resolution).eval()
+    labels = [str(index) for index in range(SEGMENTER_CLASSES)]
+    network = SegmentationExport(segmenter, labels).eval()
+    key = f"{name}-{segmenter.input_size}-{SEGMENTER_CLASSES}classes-random"
+    return BenchModel(name, segmenter.spec.head, network, key, labels)
+
+
 def _full_name(name: str, known: set[str]) -> str:
     """A registry name; EfficientNet short names are accepted (``lite0``, ``b0``, ``v2_b0``)."""
     if name in known:
@@ -267,6 +294,11 @@ def _run_model(run_dir: Path, resolution: int | None) -> BenchModel:
         raise FileNotFoundError(
             f"--run: {run_dir} is not a folder; pass a run folder written by `effnet train`"
         )
+    from effnet.image_segmenter.segmenter import CONFIG_FILE, FORMAT
+
+    config = run_dir / CONFIG_FILE
+    if config.is_file() and json.loads(config.read_text(encoding="utf-8")).get("format") == FORMAT:
+        return _segmenter_run_model(run_dir, resolution)
     classifier = load(run_dir)
     network = classifier.network.eval()
     if resolution is not None:
@@ -281,6 +313,29 @@ def _run_model(run_dir: Path, resolution: int | None) -> BenchModel:
         network=network,
         key=f"run-{run_dir.name}-{digest}-{size}",
         labels=list(classifier.index_to_label),
+        top1_reference=None,
+        pretrained=True,
+    )
+
+
+def _segmenter_run_model(run_dir: Path, resolution: int | None) -> BenchModel:
+    """A trained segmenter of ``run_dir`` as its exported file runs; ``resolution`` is not applied (the
+    input size is part of what it was trained for)."""
+    from effnet.image_segmenter import load
+    from effnet.image_segmenter.exporting import SegmentationExport
+
+    del resolution
+    segmenter = load(run_dir)
+    network = SegmentationExport(segmenter.network, segmenter.label_names).eval()
+    weights = run_dir / "model.safetensors"
+    stamp = f"{run_dir.resolve()}:{weights.stat().st_mtime_ns if weights.exists() else 0}"
+    digest = hashlib.sha1(stamp.encode()).hexdigest()[:8]
+    return BenchModel(
+        name=f"{segmenter.network.name} ({run_dir.name})",
+        family=segmenter.network.spec.head,
+        network=network,
+        key=f"run-{run_dir.name}-{digest}-{segmenter.input_size}",
+        labels=segmenter.label_names,
         top1_reference=None,
         pretrained=True,
     )

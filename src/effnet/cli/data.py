@@ -1,5 +1,5 @@
-"""`effnet data ...`: built-in datasets written as image folders, a detection set as Pascal VOC; `effnet data
-pack` writes tar shards."""
+"""`effnet data ...`: built-in datasets written as image folders, a detection set as Pascal VOC, a
+segmentation set as images + masks; `effnet data pack` writes tar shards."""
 
 from __future__ import annotations
 
@@ -44,6 +44,20 @@ def cmd_detection(args: argparse.Namespace) -> int:
         "test/, each with images/ and annotations/, and label_map.txt; read it with "
         f"DetectionData.from_pascal_voc('{root}/train/images', '{root}/train/annotations', "
         f"'{root}/label_map.txt')"
+    )
+    return 0
+
+
+def cmd_segmentation(args: argparse.Namespace) -> int:
+    from effnet.data.segmentation_set import LABEL_NAMES, write_segmentation_set
+
+    root = write_segmentation_set(
+        args.out, train=args.train, test=args.test, seed=args.seed, image_size=args.image_size
+    )
+    print(
+        f"{root}: {args.train} train and {args.test} test images ({args.image_size} px JPEG) with exact "
+        f"masks (VOC palette PNGs) of {len(LABEL_NAMES)} classes ({', '.join(LABEL_NAMES)}) in train/ and "
+        f"test/, each with images/ and masks/, and label_map.txt; train with `effnet train {root} --out RUN`"
     )
     return 0
 
@@ -102,6 +116,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="side of the square images in pixels (default: 320)",
     )
     detection.set_defaults(func=cmd_detection)
+    segmentation = data_sub.add_parser(
+        "segmentation",
+        help="semantic segmentation: real objects cut out onto real photos, exact masks (5 classes)",
+    )
+    segmentation.add_argument("out", help="folder to write (train/ and test/, each with images/ and masks/)")
+    segmentation.add_argument(
+        "--train", type=non_negative_int, default=300, help="training images (default: %(default)s)"
+    )
+    segmentation.add_argument(
+        "--test", type=non_negative_int, default=100, help="test images (default: %(default)s)"
+    )
+    segmentation.add_argument("--seed", type=non_negative_int, default=0, help="layout seed (default: 0)")
+    segmentation.add_argument(
+        "--image-size", type=positive_int, default=256, help="side of the square images (default: 256)"
+    )
+    segmentation.set_defaults(func=cmd_segmentation)
     packer = data_sub.add_parser("pack", help="pack an image folder into tar shards that stream from disk")
     packer.add_argument("data_dir", help="folder with one sub-folder of images per class")
     packer.add_argument("out", help="folder to write shards and index.json to")

@@ -56,6 +56,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if is_detector_run(run):
         return export_detector_run(args, run, formats, out)
+    from effnet.cli.segmentation import export_segmenter_run, is_segmenter_run
+
+    if is_segmenter_run(run):
+        return export_segmenter_run(args, run, formats, out)
     classifier = load(run)
     data = None
     if args.quantize in ("int8", "int16"):

@@ -37,13 +37,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
         predictor = load(args.model)
         if predictor.is_detector:
             return detect_exported(predictor, args)
+        if predictor.is_segmenter:
+            return segment_exported(predictor, args)
         if args.draw:
-            raise ValueError(f"--draw: {args.model} is a classifier, not an object detector; drop --draw")
+            raise ValueError(
+                f"--draw: {args.model} is a classifier, not an object detector or segmenter; drop --draw"
+            )
         results = predict_exported(args)
         return report(results, args.json)
     if args.draw:
         raise ValueError(
-            f"--draw needs an exported detector file (.onnx or .tflite), got --model {args.model}"
+            "--draw needs an exported detector or segmenter file (.onnx or .tflite), got --model "
+            f"{args.model}"
         )
     from effnet.predict import load_model, predict_images
 
@@ -67,6 +72,31 @@ def detect_exported(predictor, args: argparse.Namespace) -> int:
                     result.file, result.detections, Path(args.draw) / f"{Path(result.file).stem}.png"
                 )
     return report_detections(results, args.json)
+
+
+def segment_exported(predictor, args: argparse.Namespace) -> int:
+    """The classes an exported segmenter finds in each image (pixels per class), printed; with ``--draw``
+    each image is also written to that folder as a colour overlay of its label mask."""
+    from pathlib import Path
+
+    from effnet.predict import SegmentationResult, draw_segmentation
+
+    results = []
+    for image in args.images:
+        try:
+            labels = predictor.segment(image)
+        except ValueError as error:  # ImageDecodeError: the file and the reason
+            results.append(SegmentationResult(image, error=str(error)))
+            continue
+        results.append(SegmentationResult(image, labels, predictor.labels))
+        if args.draw:
+            draw_segmentation(image, labels, Path(args.draw) / f"{Path(image).stem}.png")
+
+    def lines(result):
+        for label, share in result.classes().items():
+            yield f"  {share:6.3f}  {label}"
+
+    return _report(results, args.json, lines)
 
 
 def report_detections(results: list[DetectionResult], as_json: bool) -> int:
@@ -104,7 +134,9 @@ def _report(results: list, as_json: bool, lines: Callable[[Any], Iterable[str]])
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "predict", help="top-k ImageNet (or your model's) labels for images, or an exported detector's boxes"
+        "predict",
+        help="top-k ImageNet (or your model's) labels for images, an exported detector's boxes, or an "
+        "exported segmenter's classes",
     )
     p.add_argument(
         "images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, BMP, TIFF, GIF ...)"
@@ -131,7 +163,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--draw",
         metavar="OUT_DIR",
-        help="an exported detector: write each image with its boxes and labels drawn into OUT_DIR "
-        "(as NAME.png)",
+        help="an exported detector: write each image with its boxes and labels drawn into OUT_DIR (as "
+        "NAME.png); an exported segmenter: each image with its label mask as a colour overlay",
     )
     p.set_defaults(func=cmd_predict)

@@ -123,7 +123,10 @@ def _hparam_overrides(args: argparse.Namespace) -> dict:
 def cmd_train(args: argparse.Namespace) -> int:
     from effnet import distributed
     from effnet.cli.detection import cmd_train_detector, is_detection_run
+    from effnet.cli.segmentation import cmd_train_segmenter, is_segmentation_run
 
+    if is_segmentation_run(args):
+        return cmd_train_segmenter(args)
     if is_detection_run(args):
         return cmd_train_detector(args)
 
@@ -228,6 +231,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     target = Path(args.model)
     if is_detector_run(target):
         return cmd_evaluate_detector(args)
+    from effnet.cli.segmentation import cmd_evaluate_segmenter, is_segmenter_run
+
+    if is_segmenter_run(target):
+        return cmd_evaluate_segmenter(args)
     data = DataLoader.from_folder(args.data_dir, shuffle=False)
     if target.is_dir():
         classifier = load(target)
@@ -271,25 +278,28 @@ def add_scale_out_arguments(p: argparse.ArgumentParser) -> None:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train a classifier on a folder of images (one sub-folder per class), or a detector on "
-        "Pascal VOC / Model Maker CSV detection data",
+        help="train a classifier on a folder of images (one sub-folder per class), a detector on "
+        "Pascal VOC / Model Maker CSV detection data, or a segmenter on images/ + masks/ folders",
     )
     p.add_argument(
         "data_dir",
         help="folder with one sub-folder of images per class, or shards from `effnet data pack`; for a "
         "detector: a VOC folder (images/, annotations/, label_map.txt), a folder with train/ and test/ VOC "
-        "folders, or a Model Maker CSV file",
+        "folders, or a Model Maker CSV file; for a segmenter: a folder with images/ and masks/ (index or VOC "
+        "palette PNGs), or train/ and test/ such folders",
     )
     p.add_argument(
         "--model",
         default="efficientnet_lite0",
-        help="model to train (default: %(default)s; for detection data: efficientdet_lite0)",
+        help="model to train (default: %(default)s; for detection data: efficientdet_lite0; for "
+        "segmentation data: lraspp_efficientnet_lite0)",
     )
     p.add_argument(
         "--task",
-        choices=("auto", "classification", "detection"),
+        choices=("auto", "classification", "detection", "segmentation"),
         default="auto",
-        help="default: %(default)s (detection for a detector --model or detection data, else classification)",
+        help="default: %(default)s (detection / segmentation for such a --model or data, else "
+        "classification)",
     )
     p.add_argument("--out", required=True, help="run folder: model, labels.txt, metrics.json, report.html")
     p.add_argument(

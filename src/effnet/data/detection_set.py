@@ -106,7 +106,7 @@ def write_detection_set(
                 f"{out}: exists and is not a detection set written with these arguments; choose a new folder "
                 "or remove this one"
             )
-    sources = _load_sources()
+    sources = load_sources()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
@@ -166,16 +166,16 @@ def iter_detection_images(
     (``seed``, split), so the train images do not depend on ``test`` and the other way round."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    objects, backgrounds = sources or _load_sources()
+    objects, backgrounds = sources or load_sources()
     part = 0 if split == "train" else 1
     rng = np.random.default_rng([seed, part])
     split_objects = {name: crops[part::2] or crops for name, crops in objects.items()}
-    split_backgrounds = [_half(photo, part) for photo in backgrounds]
+    split_backgrounds = [photo_half(photo, part) for photo in backgrounds]
     for _ in range(count):
         yield _compose(rng, split_objects, split_backgrounds, image_size, max_objects)
 
 
-def _load_sources() -> tuple[dict[str, list[Image.Image]], list[Image.Image]]:
+def load_sources() -> tuple[dict[str, list[Image.Image]], list[Image.Image]]:
     try:
         from skimage import data as skimage_data
     except ImportError as error:
@@ -197,7 +197,7 @@ def _load_sources() -> tuple[dict[str, list[Image.Image]], list[Image.Image]]:
     return objects, backgrounds
 
 
-def _half(photo: Image.Image, part: int) -> Image.Image:
+def photo_half(photo: Image.Image, part: int) -> Image.Image:
     half = photo.width // 2
     return photo.crop((part * half, 0, part * half + half, photo.height))
 
@@ -209,6 +209,18 @@ def _compose(
     size: int,
     max_objects: int,
 ) -> tuple[Image.Image, list[tuple[int, int, int, int]], list[int]]:
+    canvas = background_crop(rng, backgrounds, size)
+    boxes: list[tuple[int, int, int, int]] = []
+    labels: list[int] = []
+    for piece, box, label in place_objects(rng, objects, size, max_objects):
+        canvas.paste(piece, box[:2])
+        boxes.append(box)
+        labels.append(label)
+    return canvas, boxes, labels
+
+
+def background_crop(rng: np.random.Generator, backgrounds: list[Image.Image], size: int) -> Image.Image:
+    """A random square crop of one of ``backgrounds``, resized to ``size``, mirrored half the time."""
     photo = backgrounds[int(rng.integers(len(backgrounds)))]
     side = int(min(photo.size) * rng.uniform(0.5, 1.0))
     left = int(rng.integers(0, photo.width - side + 1))
@@ -216,8 +228,16 @@ def _compose(
     canvas = photo.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BILINEAR)
     if rng.random() < 0.5:
         canvas = canvas.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return canvas
+
+
+def place_objects(
+    rng: np.random.Generator, objects: dict[str, list[Image.Image]], size: int, max_objects: int
+) -> Iterator[tuple[Image.Image, tuple[int, int, int, int], int]]:
+    """0..``max_objects`` (object image, box where it goes, label index): a random crop of a random class at
+    a random size and aspect, placed where it covers at most `_MAX_OVERLAP` of an earlier one, mirrored half
+    the time, its brightness jittered. The caller pastes them in order."""
     boxes: list[tuple[int, int, int, int]] = []
-    labels: list[int] = []
     scale = size / 320
     for _ in range(int(rng.integers(0, max_objects + 1))):
         label = int(rng.integers(len(LABEL_NAMES)))
@@ -240,10 +260,8 @@ def _compose(
             piece = piece.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         gain = rng.uniform(0.8, 1.2)
         piece = Image.fromarray(np.clip(np.asarray(piece, dtype=np.float32) * gain, 0, 255).astype(np.uint8))
-        canvas.paste(piece, (x, y))
         boxes.append(box)
-        labels.append(label)
-    return canvas, boxes, labels
+        yield piece, box, label
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:

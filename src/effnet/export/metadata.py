@@ -30,6 +30,7 @@ def metadata_for(
         preprocessing=model.preprocessing,
         labels=tuple(labels) if labels is not None else None,
         input_layout=input_layout,
-        output="logits" if num_classes > 0 else "features",
+        # a segmenter's export module says so (``export_output = "segmentation"``): per-pixel logits
+        output=getattr(model, "export_output", None) or ("logits" if num_classes > 0 else "features"),
         quantization=quantization,
     )

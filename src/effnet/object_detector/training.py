@@ -30,24 +30,11 @@ from effnet.training.control import single_thread
 from effnet.training.history import History
 from effnet.training.loop import StepOutput, TrainingTask, freeze_batchnorm, train
 from effnet.training.options import RunOptions
-from effnet.training.schedule import warmup_cosine
+from effnet.training.samples import pack_features, unpack_features
+from effnet.training.schedule import backbone_scaled_sgd, warmup_cosine
 
 log = logging.getLogger(__name__)
 Heads = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-def pack_features(features: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Feature maps [N, C, H, W] of several levels as one tensor [N, D, 1, 1] (the loop moves one tensor
-    per batch, in channels-last layout, which a 4-d tensor of 1 x 1 maps allows)."""
-    return torch.cat([f.flatten(1) for f in features], 1)[:, :, None, None]
-
-
-def unpack_features(packed: torch.Tensor, shapes: Sequence[tuple[int, int, int]]) -> list[torch.Tensor]:
-    flat = packed.flatten(1)
-    sizes = [c * h * w for c, h, w in shapes]
-    return [
-        part.reshape(len(packed), *shape) for part, shape in zip(flat.split(sizes, 1), shapes, strict=True)
-    ]
 
 
 class NeckAndHeads(nn.Module):
@@ -139,28 +126,6 @@ def feature_batches(features: torch.Tensor, batch_size: int) -> Iterable[tuple[t
         yield features[start : start + batch_size], list(range(start, min(start + batch_size, len(features))))
 
 
-def make_optimizer(model: nn.Module, backbone: nn.Module, hp: DetectorHParams) -> torch.optim.Optimizer:
-    """SGD with momentum; no weight decay on biases and normalization parameters; the (pretrained) backbone
-    at ``backbone_lr_scale`` times the learning rate."""
-    in_backbone = {id(p) for p in backbone.parameters()}
-    groups: dict[tuple[bool, bool], list] = {}
-    for parameter in model.parameters():
-        if parameter.requires_grad:
-            groups.setdefault((parameter.ndim <= 1, id(parameter) in in_backbone), []).append(parameter)
-    return torch.optim.SGD(
-        [
-            {
-                "params": params,
-                "weight_decay": 0.0 if no_decay else hp.weight_decay,
-                "lr": hp.learning_rate * (hp.backbone_lr_scale if is_backbone else 1.0),
-            }
-            for (no_decay, is_backbone), params in groups.items()
-        ],
-        lr=hp.learning_rate,
-        momentum=hp.momentum,
-    )
-
-
 def train_detector(
     detector: nn.Module,
     train_data,
@@ -221,7 +186,7 @@ def train_detector(
         return StepOutput(loss.total * count, (loss.classes.item() * count, loss.boxes.item() * count))
 
     def optimizer(steps_per_epoch: int):
-        made = make_optimizer(model, detector.backbone, hp)
+        made = backbone_scaled_sgd(model, detector.backbone, hp, hp.backbone_lr_scale)
         warmup = round(hp.warmup_epochs * steps_per_epoch)
         schedule = warmup_cosine(warmup, steps_per_epoch * hp.epochs)
         return made, torch.optim.lr_scheduler.LambdaLR(made, schedule)

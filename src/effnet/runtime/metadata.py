@@ -26,7 +26,7 @@ from effnet.preprocessing import Preprocessing
 
 METADATA_VERSION = 1
 LAYOUTS = ("NCHW", "NHWC")
-OUTPUTS = ("logits", "features", "detections")
+OUTPUTS = ("logits", "features", "detections", "segmentation")
 QUANTIZATIONS = ("none", "int8", "int16", "fp16", "dynamic")
 TFLITE_METADATA_FILE = "effnet.json"
 TFLITE_LABELS_FILE = "labels.txt"
@@ -46,7 +46,8 @@ class ModelMetadata:
 
     ``input_layout`` is the layout of the file's input tensor: "NCHW" (ONNX, as in PyTorch) or "NHWC"
     (LiteRT, as on-device pipelines feed it). ``output`` is "logits" for a classifier, "features" for a
-    backbone or embedding model, "detections" for an object detector (``task`` is then "detection" and
+    backbone or embedding model, "segmentation" for per-pixel class logits [N, H, W, C] (see
+    `effnet.runtime.segmentation`), "detections" for an object detector (``task`` is then "detection" and
     ``detection`` describes its four outputs and post-processing, see `effnet.runtime.detection`).
     ``labels`` is None when the exporter was given no class names.
     """
@@ -66,7 +67,9 @@ class ModelMetadata:
     @property
     def task(self) -> str:
         """ "detection", "embedding" or "classification", from what the file outputs."""
-        return {"detections": "detection", "features": "embedding"}.get(self.output, "classification")
+        return {"detections": "detection", "features": "embedding", "segmentation": "segmentation"}.get(
+            self.output, "classification"
+        )
 
     def __post_init__(self) -> None:
         if self.input_layout not in LAYOUTS:

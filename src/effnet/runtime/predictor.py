@@ -27,6 +27,7 @@ from effnet.runtime.detection import (
 )
 from effnet.runtime.errors import ModelFileError
 from effnet.runtime.metadata import ModelMetadata
+from effnet.runtime.segmentation import labels_at_size
 
 _PREDICT_CHUNK = 32  # images decoded and run together by `predict`: bounds memory for long lists
 _DYNAMIC_BATCH = 32  # batch size fed to a file whose batch dimension is dynamic
@@ -145,7 +146,40 @@ class Predictor:
         """Whether the file is an object detector (`detect`) rather than a classifier or embedder."""
         return self.metadata is not None and self.metadata.output == "detections"
 
+    @property
+    def is_segmenter(self) -> bool:
+        """Whether the file is a semantic segmenter (`segment`)."""
+        return self.metadata is not None and self.metadata.output == "segmentation"
+
+    def segment(self, images: ImageSource | Iterable[ImageSource]) -> np.ndarray | list[np.ndarray]:
+        """A class index per pixel: uint8 [height, width] at the size of the image as given (indices into
+        ``labels``); for a list of images, one such mask per image.
+
+        ``images``: file paths, PIL images, HxWxC arrays or encoded bytes; each is resized to the file's
+        square input (no crop, as in training) and normalized as its metadata says; the label map is resized
+        back by nearest neighbour (`effnet.runtime.segmentation`). An unreadable image raises
+        `effnet.data.ImageDecodeError` naming it."""
+        if not self.is_segmenter:
+            kind = self.metadata.output if self.metadata is not None else "unknown outputs"
+            raise ValueError(
+                f"{self.path}: is not a segmenter (it outputs {kind}); segment() needs a file exported by "
+                "image_segmenter's model.export(); use predict(image) for a classifier, detect(image) for a "
+                "detector"
+            )
+        single = _is_single_image(images)
+        preprocessing = self._require_preprocessing()
+        masks = []
+        for image in _as_image_list(images):
+            array, (width, height) = resize_for_detection(image, preprocessing)
+            masks.append(labels_at_size(self.predict_batch(array[None])[0], width, height))
+        return masks[0] if single else masks
+
     def _not_a_detector(self, method: str) -> None:
+        if self.is_segmenter and method != "predict_batch":
+            raise ValueError(
+                f"{self.path}: is a segmenter ({self.model_name}); {method}() is for classifiers, use "
+                "segment(image) for its label mask"
+            )
         if self.is_detector:
             raise ValueError(
                 f"{self.path}: is an object detector ({self.model_name}); {method}() is for classifiers, "

@@ -63,3 +63,28 @@ def make_optimizer(
         lr=hp.learning_rate,
         momentum=hp.momentum,
     )
+
+
+def backbone_scaled_sgd(
+    model: nn.Module, backbone: nn.Module, hp: OptimizerSettings, backbone_lr_scale: float
+) -> torch.optim.Optimizer:
+    """SGD with momentum over ``model``'s trainable parameters; no weight decay on biases and normalization
+    parameters; those of ``backbone`` (pretrained) at ``backbone_lr_scale`` times the learning rate. The
+    detector's and the segmenter's optimizer (their new parts are not one ``classifier``)."""
+    in_backbone = {id(p) for p in backbone.parameters()}
+    groups: dict[tuple[bool, bool], list] = {}
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            groups.setdefault((parameter.ndim <= 1, id(parameter) in in_backbone), []).append(parameter)
+    return torch.optim.SGD(
+        [
+            {
+                "params": params,
+                "weight_decay": 0.0 if no_decay else hp.weight_decay,
+                "lr": hp.learning_rate * (backbone_lr_scale if is_backbone else 1.0),
+            }
+            for (no_decay, is_backbone), params in groups.items()
+        ],
+        lr=hp.learning_rate,
+        momentum=hp.momentum,
+    )
