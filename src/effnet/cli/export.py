@@ -1,4 +1,4 @@
-"""`effnet export RUN_DIR`: a trained run as .tflite / .onnx files, float or quantized."""
+"""`effnet export RUN_DIR`: a trained run as .tflite / .onnx / .rknn files, float or quantized."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from effnet.image_classifier import DataLoader
 
 QUANTIZATIONS = ("int8", "int16", "fp16", "dynamic", "none")
+FILE_FORMATS = ("tflite", "onnx", "rknn")
+# rknn-toolkit2's targets and calibration algorithms (kept here too: the parser must not import the exporter)
+RKNN_TARGETS = ("rk3588", "rk3576", "rk3568", "rk3566", "rk3562", "rv1103", "rv1106", "rv1126b")
+RKNN_ALGORITHMS = ("normal", "mmse", "kl")
 
 
 def calibration_data(run: Path, limit: int = DEFAULT_QUANTIZATION_STEPS) -> DataLoader | None:
@@ -40,9 +44,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     run = Path(args.run_dir)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    unknown = sorted(set(formats) - {"tflite", "onnx"})
+    unknown = sorted(set(formats) - set(FILE_FORMATS))
     if unknown:
-        raise ValueError(f"--format: unknown {unknown}; choose tflite and/or onnx")
+        raise ValueError(f"--format: unknown {unknown}; choose from {', '.join(FILE_FORMATS)}")
+    if "rknn" in formats and args.quantize == "dynamic":
+        raise ValueError(
+            "--format rknn: --quantize dynamic does not exist on the NPU; use int8, int16 or fp16"
+        )
     if args.finetune_steps and args.quantize not in ("int8", "int16"):
         raise ValueError(f"--finetune-steps applies to --quantize int8 or int16, not {args.quantize}")
     if args.weight_rounding not in (None, "nearest", "auto") and args.quantize not in ("int8", "int16"):
@@ -72,7 +80,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     quantization: QuantizationConfig | str | None = _configured(args, data, integer_io=True)
     if args.quantize == "int8" and quantization == QuantizationConfig.for_int8(data):
         quantization = "default"
-    written = classifier.export(out, export_format=[*formats, "label"], quantization_config=quantization)
+    written = classifier.export(
+        out,
+        export_format=[*formats, "label"],
+        quantization_config=quantization,
+        target=args.target,
+        rknn_algorithm=args.rknn_algorithm,
+    )
     for name, path in written.items():
         check = getattr(path, "check", None)
         print(f"{name:7s} {path}  {path.stat().st_size / 1e6:.2f} MB" + (f"  ({check})" if check else ""))
@@ -131,22 +145,49 @@ def _export_embedder(args: argparse.Namespace, run: Path, formats: list[str], ou
             )
         data = DataLoader.from_folder(args.calibration)
     quantization = _configured(args, data, default_rounding=WEIGHT_ROUNDING)
-    written = embedder.load(run).export(out, formats, quantization, representative_data=data)
+    written = embedder.load(run).export(
+        out,
+        formats,
+        quantization,
+        representative_data=data,
+        target=args.target,
+        rknn_algorithm=args.rknn_algorithm,
+    )
     for name, entry in written.items():
         print(f"{name:7s} {entry['path']}  {entry['bytes'] / 1e6:.2f} MB  ({entry['check']})")
     return 0
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a trained run to .tflite and/or .onnx")
+    p = sub.add_parser("export", help="export a trained run to .tflite, .onnx and/or .rknn")
     p.add_argument("run_dir", help="run folder written by `effnet train` or `effnet embed-train`")
-    p.add_argument("--format", default="tflite", help="comma-separated: tflite, onnx (default: tflite)")
+    p.add_argument(
+        "--format",
+        default="tflite",
+        help="comma-separated: tflite, onnx, rknn (Rockchip NPU; needs `make rknn-env`) (default: tflite)",
+    )
     p.add_argument(
         "--quantize",
+        "--quantization",
+        dest="quantize",
         choices=QUANTIZATIONS,
         default="int8",
         help="default: int8, as Model Maker; int16: int16 activations with int8 weights, for NPUs that "
-        "run it (slower than float on a CPU)",
+        "run it (slower than float on a CPU); in .rknn files int16 is the toolkit's w16a16i_dfp (16-bit "
+        "weights and activations) and none means fp16",
+    )
+    p.add_argument(
+        "--target",
+        choices=RKNN_TARGETS,
+        default="rk3588",
+        help="--format rknn: the Rockchip NPU (default: %(default)s; RV1126 / RV1109: docs/rknn.md)",
+    )
+    p.add_argument(
+        "--rknn-algorithm",
+        choices=RKNN_ALGORITHMS,
+        default="normal",
+        help="--format rknn, int8 / int16: rknn-toolkit2's calibration algorithm (default: %(default)s; "
+        "mmse keeps more and takes longer, kl: KL divergence)",
     )
     p.add_argument(
         "--calibration",

@@ -88,7 +88,9 @@ def export_rknn(
     per-layer accuracy analysis is logged as a table.
     """
     if target not in TARGETS:
-        hint = " (RV1126 / RV1109 need rknn-toolkit v1: docs/rknn.md)" if target in ("rv1126", "rv1109") else ""
+        hint = (
+            " (RV1126 / RV1109 need rknn-toolkit v1: docs/rknn.md)" if target in ("rv1126", "rv1109") else ""
+        )
         raise ValueError(f"target: unknown {target!r}{hint}; choose from {', '.join(TARGETS)}")
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization: unknown {quantization!r}; choose from {', '.join(QUANTIZATIONS)}")
@@ -224,5 +226,8 @@ def layer_table(text: str, rows: int = _ANALYSIS_ROWS) -> str:
             layers.append((float(single), float(entire), kind, name))
     layers.sort()
     lines = [f"{'layer':48s} {'op':14s} {'cos (alone)':>11s} {'cos (so far)':>12s}"]
-    lines += [f"{name[:48]:48s} {kind[:14]:14s} {single:11.5f} {entire:12.5f}" for single, entire, kind, name in layers[:rows]]
+    lines += [
+        f"{name[:48]:48s} {kind[:14]:14s} {single:11.5f} {entire:12.5f}"
+        for single, entire, kind, name in layers[:rows]
+    ]
     return "\n".join(lines)

@@ -88,7 +88,9 @@ def serve(job: dict, answers) -> None:
 def analyze(job: dict) -> None:
     with tempfile.TemporaryDirectory(prefix="effnet-rknn-") as folder:
         rknn = build(job, Path(folder))
-        _check(rknn.accuracy_analysis(inputs=job["analysis_inputs"], output_dir=job["analysis_dir"]), "analysis")
+        _check(
+            rknn.accuracy_analysis(inputs=job["analysis_inputs"], output_dir=job["analysis_dir"]), "analysis"
+        )
         rknn.release()
 
 

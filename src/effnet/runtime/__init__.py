@@ -2,7 +2,8 @@
 
 A `Predictor` reads the preprocessing and class names that `effnet.export` stored in the file, so an image is
 prepared exactly as in training. ``.onnx`` files run on ONNX Runtime, ``.tflite`` files on the LiteRT
-interpreter (ai-edge-litert), ``.rknn`` files in rknn-toolkit2's simulator (`effnet.runtime.rknn_engine`). This package needs numpy, Pillow and the engine, not torch.
+interpreter (ai-edge-litert), ``.rknn`` files in rknn-toolkit2's simulator (`effnet.runtime.rknn_engine`).
+This package needs numpy, Pillow and the engine, not torch.
 """
 
 from __future__ import annotations

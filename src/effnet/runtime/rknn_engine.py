@@ -15,6 +15,7 @@ them back into pixels.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -97,7 +98,9 @@ class RknnWorker:
     def log_tail(self) -> str:
         self._log.flush()
         lines = [line.strip() for line in self._log_path.read_text(errors="replace").splitlines()]
-        errors = [line for line in lines if line.startswith(("E ", "\x1b[1;31mE", "ValueError", "RuntimeError"))]
+        errors = [
+            line for line in lines if line.startswith(("E ", "\x1b[1;31mE", "ValueError", "RuntimeError"))
+        ]
         return " | ".join((errors or lines)[-_LOG_LINES:]) or "no log (the process exited)"
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
@@ -190,7 +193,5 @@ class RknnPredictor(Predictor):
             self._worker = None
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown: the process ends with us anyway
             self.close()
-        except Exception:  # interpreter shutdown: the process ends with us anyway
-            pass
