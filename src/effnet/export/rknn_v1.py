@@ -67,8 +67,7 @@ def pool_spatial_means(model) -> int:
     from onnx import helper
 
     rewritten = 0
-    nodes = list(model.graph.node)
-    for index, node in enumerate(nodes):
+    for node in list(model.graph.node):
         if node.op_type != "ReduceMean":
             continue
         attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -134,7 +133,8 @@ def export_onnx_for_rknn_v1(model: nn.Module, path: str | os.PathLike) -> Path:
 
 
 def _check_against_torch(file: Path, network: nn.Module, sample) -> None:
-    """The rewritten file computes what PyTorch does (ONNX Runtime, `FLOAT_TOLERANCE`), or ExportCheckError."""
+    """The rewritten file computes what PyTorch does (ONNX Runtime, `FLOAT_TOLERANCE`), or an
+    ExportCheckError."""
     import numpy as np
     import onnxruntime
 
