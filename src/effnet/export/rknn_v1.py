@@ -59,19 +59,35 @@ def rknn_v1_problems(path: str | os.PathLike) -> list[str]:
     return problems
 
 
-def pool_spatial_means(model) -> int:
-    """Rewrite each ReduceMean over the height and width of an NCHW tensor (effnet's global pooling and SE
-    squeeze, ``x.mean((2, 3))``) as GlobalAveragePool (+ Flatten when the dimensions are dropped): the same
-    values, in an operator of rknn-toolkit v1's documented list, where ReduceMean is not. Returns how many
-    were rewritten; ``model`` (an opset <= 17 ONNX model: axes as an attribute) is edited in place."""
-    from onnx import helper
+def to_v1_opset(model) -> None:
+    """Rewrite an effnet ONNX file (opset 18, the dynamo exporter's) in place as opset 12.
 
-    rewritten = 0
+    Each ReduceMean over the height and width of an NCHW tensor (effnet's global pooling and SE squeeze)
+    becomes GlobalAveragePool (+ Flatten when the dimensions are dropped): the same values, in an operator
+    of rknn-toolkit v1's documented list, where ReduceMean is not. Reshape loses ``allowzero`` (opset 14;
+    it only matters for a 0 in the target shape, which effnet's constant shapes do not have). The other
+    operators effnet's models use (Conv, Clip, Add, Mul, Sigmoid, Gemm, BatchNormalization, Flatten) mean
+    the same in opsets 12 to 18; ONNX Runtime then checks the file against the opset-12 schemas and
+    PyTorch's outputs (`export_onnx_for_rknn_v1`)."""
+    from onnx import helper, numpy_helper
+
+    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
     for node in list(model.graph.node):
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == "Reshape" and "allowzero" in attributes:
+            shape = constants.get(node.input[1])
+            if attributes["allowzero"] and (shape is None or (shape == 0).any()):
+                continue  # a 0 that would mean "zero" in opset 18: left as it is, ONNX Runtime then says so
+            node.attribute.remove(next(a for a in node.attribute if a.name == "allowzero"))
         if node.op_type != "ReduceMean":
             continue
-        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if sorted(attributes.get("axes", [])) not in ([2, 3], [-2, -1]):
+        axes = attributes.get("axes")
+        if axes is None and len(node.input) > 1:
+            axes = constants.get(node.input[1])
+        if axes is None or sorted(int(axis) for axis in axes) not in ([2, 3], [-2, -1]):
             continue
         keep = attributes.get("keepdims", 1)
         pooled = node.output[0] if keep else f"{node.output[0]}_pooled"
@@ -84,43 +100,37 @@ def pool_spatial_means(model) -> int:
         model.graph.node.remove(node)
         for offset, new in enumerate(replacement):
             model.graph.node.insert(position + offset, new)
-        rewritten += 1
-    return rewritten
+    used = {name for node in model.graph.node for name in node.input}
+    for tensor in [t for t in model.graph.initializer if t.name not in used]:
+        model.graph.initializer.remove(tensor)
+    for node in [n for n in model.graph.node if n.op_type == "Constant" and n.output[0] not in used]:
+        model.graph.node.remove(node)
+    del model.opset_import[:]
+    model.opset_import.append(helper.make_opsetid("", V1_OPSET))
+    model.ir_version = V1_IR_VERSION
 
 
 def export_onnx_for_rknn_v1(model: nn.Module, path: str | os.PathLike) -> Path:
-    """A float32 ONNX file of ``model`` (batch 1, fixed size) for rknn-toolkit v1: TorchScript-exported at
-    opset 12 and stamped IR version 6, then checked with `rknn_v1_problems`; a ValueError lists what does not
-    fit (nothing is written then). The input is the normalized NCHW image: give rknn-toolkit v1 the model's
-    mean and std in pixels (docs/rknn.md)."""
+    """A float32 ONNX file of ``model`` (batch 1, fixed size) for rknn-toolkit v1: effnet's float ONNX
+    export (`export_onnx`, checked against PyTorch) rewritten as opset 12 / IR version 6 (`to_v1_opset`),
+    run by ONNX Runtime against PyTorch again and checked with `rknn_v1_problems`; a ValueError lists what
+    does not fit (nothing is written then). The input is the normalized NCHW image: give rknn-toolkit v1 the
+    model's mean and std in pixels (docs/rknn.md)."""
     import onnx
-    import torch
 
     from effnet.export.files import destination, publish, staging_folder
+    from effnet.export.onnx import export_onnx
     from effnet.export.torch_model import export_copy, input_channels, random_inputs
-    from effnet.quiet import quiet_third_party
 
     file = destination(path, ".onnx")
     network = export_copy(model)
-    sample = torch.from_numpy(random_inputs(network.preprocessing, input_channels(network), 1))
     with staging_folder(file) as work:
-        staged = work / file.name
-        with quiet_third_party():
-            torch.onnx.export(
-                network,
-                (sample,),
-                staged,
-                dynamo=False,  # the dynamo exporter writes opset 18 and up
-                opset_version=V1_OPSET,
-                input_names=["input"],
-                output_names=["output"],
-                do_constant_folding=True,
-            )
+        staged = export_onnx(network, work / file.name)
         proto = onnx.load(staged)
-        pool_spatial_means(proto)
-        proto.ir_version = V1_IR_VERSION
+        to_v1_opset(proto)
         onnx.save(proto, staged)
-        _check_against_torch(staged, network, sample.numpy())
+        sample = random_inputs(network.preprocessing, input_channels(network), 2)[:1]
+        _check_against_torch(staged, network, sample)
         problems = rknn_v1_problems(staged)
         if problems:
             name = getattr(network, "name", type(network).__name__)
@@ -142,7 +152,7 @@ def _check_against_torch(file: Path, network: nn.Module, sample) -> None:
     from effnet.export.torch_model import reference_outputs
 
     session = onnxruntime.InferenceSession(str(file), providers=["CPUExecutionProvider"])
-    output = session.run(None, {"input": sample})[0]
+    output = session.run(None, {session.get_inputs()[0].name: sample})[0]
     reference = reference_outputs(network, sample)
     difference = float(np.abs(output - reference).max())
     tolerance = FLOAT_TOLERANCE * max(1.0, float(np.abs(reference).max()))
