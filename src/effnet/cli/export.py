@@ -23,6 +23,7 @@ QUANTIZATIONS = ("int8", "int16", "fp16", "dynamic", "none")
 FILE_FORMATS = ("tflite", "onnx", "rknn")
 # rknn-toolkit2's targets and calibration algorithms (kept here too: the parser must not import the exporter)
 RKNN_TARGETS = ("rk3588", "rk3576", "rk3568", "rk3566", "rk3562", "rv1103", "rv1106", "rv1126b")
+RKNN_V1_TARGETS = ("rv1126", "rv1109")  # rknn-toolkit v1's: effnet writes the ONNX file it converts
 RKNN_ALGORITHMS = ("normal", "mmse", "kl")
 
 
@@ -58,6 +59,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.int8_format != "portable" and args.quantize != "int8":
         raise ValueError(f"--int8-format applies to --quantize int8, not {args.quantize}")
     out = Path(args.out) if args.out else run / "export"
+    if "rknn" in formats and args.target in RKNN_V1_TARGETS:
+        _export_for_rknn_v1(run, args.target, out)
+        formats = [name for name in formats if name != "rknn"]
+        if not formats:
+            return 0
     if _is_embedder_run(run):
         return _export_embedder(args, run, formats, out)
     from effnet.cli.detection import export_detector_run, is_detector_run
@@ -91,6 +97,30 @@ def cmd_export(args: argparse.Namespace) -> int:
         check = getattr(path, "check", None)
         print(f"{name:7s} {path}  {path.stat().st_size / 1e6:.2f} MB" + (f"  ({check})" if check else ""))
     return 0
+
+
+def _export_for_rknn_v1(run: Path, target: str, out: Path) -> None:
+    """RV1126 / RV1109: the ONNX file rknn-toolkit v1 converts (effnet cannot run that toolkit), with the
+    settings to give it."""
+    from effnet.export.rknn_v1 import export_onnx_for_rknn_v1
+
+    if _is_embedder_run(run):
+        from effnet import embedder
+
+        network = embedder.load(run).network
+    else:
+        from effnet.image_classifier import load
+
+        network = load(run).network
+    path = export_onnx_for_rknn_v1(network, out / f"model-{target}.onnx")
+    mean = [round(255 * value, 3) for value in network.preprocessing.mean]
+    std = [round(255 * value, 3) for value in network.preprocessing.std]
+    print(f"onnx    {path}  {path.stat().st_size / 1e6:.2f} MB  (opset 12 for rknn-toolkit v1)")
+    print(
+        f"        {target} needs rknn-toolkit v1 (Python 3.6-3.8), not effnet: "
+        f"rknn.config(mean_values=[{mean}], std_values=[{std}], target_platform='{target}'), load_onnx, "
+        "build, export_rknn; docs/rknn.md"
+    )
 
 
 def _configured(
@@ -178,9 +208,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--target",
-        choices=RKNN_TARGETS,
+        choices=RKNN_TARGETS + RKNN_V1_TARGETS,
         default="rk3588",
-        help="--format rknn: the Rockchip NPU (default: %(default)s; RV1126 / RV1109: docs/rknn.md)",
+        help="--format rknn: the Rockchip NPU (default: %(default)s); rv1126 / rv1109 write the opset-12 "
+        ".onnx file that rknn-toolkit v1 converts (docs/rknn.md)",
     )
     p.add_argument(
         "--rknn-algorithm",

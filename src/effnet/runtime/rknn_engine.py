@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -36,11 +37,13 @@ ONNX_FILE = "model.onnx"
 CALIBRATION_FILE = "calibration.npz"
 WORKER = Path(__file__).resolve().parent.parent / "export" / "rknn_worker.py"
 _CHECKOUT = Path(__file__).resolve().parents[3]  # src/effnet/runtime -> the checkout (editable installs)
-_LOG_LINES = 8  # lines of the toolkit's log a failure shows
+_LOG_LINES = 4  # lines of the toolkit's log a failure shows
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-class RknnEnvironmentError(RuntimeError):
-    """rknn-toolkit2's Python environment is missing or broken; the message says how to make it."""
+class RknnEnvironmentError(ImportError):
+    """rknn-toolkit2's Python environment is missing; the message says how to make it. An ImportError, as
+    for the other optional engines: the CLI prints it as one line, `effnet bench` skips the row."""
 
 
 def rknn_python() -> Path:
@@ -51,7 +54,7 @@ def rknn_python() -> Path:
     for folder in folders:
         python = folder / "bin" / "python"
         if python.is_file():
-            return python
+            return python.absolute()
     looked = ", ".join(str(folder) for folder in dict.fromkeys(folders))
     raise RknnEnvironmentError(
         f"rknn-toolkit2's environment not found (looked for {looked}); .rknn export and simulation run in "
@@ -69,9 +72,10 @@ class RknnWorker:
     the .rknn file to ``export``), then runs pixel batches through the simulator until `close`."""
 
     def __init__(self, folder: Path, export: Path | None = None) -> None:
+        folder = folder.absolute()  # the worker runs in its own folder
         self._work = tempfile.TemporaryDirectory(prefix="effnet-rknn-")
         work = Path(self._work.name)
-        job = {**build_job(folder), "export": str(export) if export else None}
+        job = {**build_job(folder), "export": str(export.absolute()) if export else None}
         (work / "job.json").write_text(json.dumps(job))
         self._log_path = work / "toolkit.log"
         self._log = self._log_path.open("w")
@@ -97,10 +101,9 @@ class RknnWorker:
 
     def log_tail(self) -> str:
         self._log.flush()
-        lines = [line.strip() for line in self._log_path.read_text(errors="replace").splitlines()]
-        errors = [
-            line for line in lines if line.startswith(("E ", "\x1b[1;31mE", "ValueError", "RuntimeError"))
-        ]
+        text = _ANSI.sub("", self._log_path.read_text(errors="replace"))
+        lines = list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
+        errors = [line for line in lines if line.startswith(("E ", "ValueError", "RuntimeError"))]
         return " | ".join((errors or lines)[-_LOG_LINES:]) or "no log (the process exited)"
 
     def run(self, pixels: np.ndarray) -> np.ndarray:
@@ -140,6 +143,7 @@ def worker_command(command: str, job: Path) -> list[str]:
 
 def build_job(folder: Path) -> dict:
     """What the worker builds from a simulation folder: its build.json with absolute paths."""
+    folder = folder.absolute()
     settings = json.loads((folder / BUILD_FILE).read_text())
     return {
         **settings["build"],
