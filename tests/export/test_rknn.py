@@ -178,3 +178,59 @@ def test_a_failed_build_leaves_the_previous_file(small_model, tmp_path, monkeypa
         export_rknn(small_model, target, "fp16")
     assert target.read_bytes() == b"previous"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model.rknn"]
+
+
+@pytest.fixture
+def tiny_run_with_images(tmp_path):
+    """A tiny classifier run (mobilenet_v1_025 at 32 px, a random head: a constant one the toolkit refuses)
+    and 12 images in its three class folders."""
+    import torch
+    from PIL import Image
+    from tiny_run import LABELS, save_tiny_run
+
+    from effnet.image_classifier import load
+
+    classifier = load(save_tiny_run(tmp_path / "run"))
+    with torch.no_grad():
+        classifier.network.classifier.weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
+    run = classifier.save(tmp_path / "run")
+    rng = np.random.default_rng(0)
+    for label in LABELS:
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for index in range(4):
+            pixels = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "data" / label / f"{index}.png")
+    return run, tmp_path / "data"
+
+
+@needs_toolkit
+@pytest.mark.slow
+def test_cli_exports_and_evaluates_a_rknn_file(tiny_run_with_images, tmp_path, capsys):
+    """`effnet export RUN --format rknn --target ... --quantization ...` and `effnet evaluate model.rknn
+    DATA` (in the simulator): the same accuracy as the .onnx file; RV1126 gets the v1 ONNX file."""
+    from effnet.cli import main
+
+    run, data = tiny_run_with_images
+    out = tmp_path / "export"
+    args = ["export", str(run), "--format", "rknn,onnx", "--target", "rk3566", "--quantization", "fp16"]
+    assert main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"rknn    {out / 'model.rknn'}" in printed and "rknn (fp16): top-1 agreement" in printed
+    assert json.loads((out / "model.rknn.sim" / "build.json").read_text())["build"]["target"] == "rk3566"
+
+    assert main(["evaluate", str(out / "model.rknn"), str(data), "--json"]) == 0
+    simulated = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", str(out / "model.onnx"), str(data), "--json"]) == 0
+    assert simulated == json.loads(capsys.readouterr().out)
+
+    assert main(["export", str(run), "--format", "rknn", "--target", "rv1126", "--out", str(out)]) == 0
+    assert "rknn-toolkit v1" in capsys.readouterr().out
+    assert (out / "model-rv1126.onnx").is_file()
+
+
+def test_cli_refuses_dynamic_rknn(tiny_run_with_images, capsys):
+    from effnet.cli import main
+
+    run, _ = tiny_run_with_images
+    assert main(["export", str(run), "--format", "rknn", "--quantization", "dynamic"]) == 2
+    assert "--quantize dynamic does not exist on the NPU" in capsys.readouterr().err
