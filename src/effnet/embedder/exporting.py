@@ -57,7 +57,7 @@ def export_embedder(
     for name in formats:
         if name not in FORMATS:
             raise ValueError(f"unknown export_format {name!r}; choose from {FORMATS}")
-    rknn_mode = _rknn_mode(quantization)
+    rknn_mode, rknn_data, rknn_steps = _rknn_settings(quantization, representative_data)
     if isinstance(quantization, str):  # by name (any alias): calibrated modes get GPTQ rounding
         config = QuantizationConfig.from_name(quantization, representative_data)
         if config is not None and config.calibrated:
@@ -77,7 +77,15 @@ def export_embedder(
         if name == "rknn":
             from effnet.export.rknn import export_rknn
 
-            written = export_rknn(network, path, rknn_mode, target, representative_data, rknn_algorithm)
+            written = export_rknn(
+                network,
+                path,
+                rknn_mode,
+                target,
+                rknn_data,
+                rknn_algorithm,
+                quantization_steps=rknn_steps,
+            )
         else:
             export = export_onnx if name == "onnx" else export_tflite
             written = export(network, path, quantization, representative_data=representative_data)
@@ -92,16 +100,21 @@ def export_embedder(
     return results
 
 
-def _rknn_mode(quantization: QuantizationConfig | str | None) -> str:
-    """The .rknn mode a quantization asks for: None is fp16 (the NPU has no float32)."""
-    if quantization is None:
-        return "fp16"
-    if isinstance(quantization, str):
-        from effnet.export import QuantizationConfig
+def _rknn_settings(
+    quantization: QuantizationConfig | str | None, representative_data: Any
+) -> tuple[str, Any, int]:
+    """(mode, calibration images, how many calibrate) of a .rknn file: None is fp16 (the NPU has no
+    float32); a `QuantizationConfig` brings its own images and ``quantization_steps``."""
+    from effnet.export import QuantizationConfig
+    from effnet.export.quantization import DEFAULT_QUANTIZATION_STEPS
 
-        config = QuantizationConfig.from_name(quantization, None)
-        return config.mode if config is not None else "fp16"
-    return quantization.mode
+    if isinstance(quantization, str):
+        quantization = QuantizationConfig.from_name(quantization, None)
+    if quantization is None:
+        return "fp16", representative_data, DEFAULT_QUANTIZATION_STEPS
+    data = quantization.representative_data
+    data = representative_data if data is None else data
+    return quantization.mode, data, quantization.quantization_steps
 
 
 def measure_exported(predictor: Any, data: ImageDataset, seed: int = 0) -> dict:
