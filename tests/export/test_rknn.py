@@ -234,3 +234,19 @@ def test_cli_refuses_dynamic_rknn(tiny_run_with_images, capsys):
     run, _ = tiny_run_with_images
     assert main(["export", str(run), "--format", "rknn", "--quantization", "dynamic"]) == 2
     assert "--quantize dynamic does not exist on the NPU" in capsys.readouterr().err
+
+
+@needs_toolkit
+def test_bench_lists_rknn_sizes_without_latency(tmp_path, capsys):
+    """`effnet bench --formats rknn-fp16`: the file's size, and "simulated: no latency" for its timing."""
+    from effnet.cli import main
+
+    argv = ["bench", "--models", "mobilenet_v1_025", "--formats", "rknn-fp16", "--resolution", "32"]
+    assert main([*argv, "--runs", "2", "--workdir", str(tmp_path), "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["format"] == "rknn-fp16" and row["latency_ms_median"] is None
+    assert row["size_bytes"] == (tmp_path / "mobilenet_v1_025-32-fp16.rknn").stat().st_size > 0
+    assert row["skipped"].startswith("simulated: no latency")
+    assert main([*argv, "--runs", "2", "--workdir", str(tmp_path)]) == 0  # the cached file
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "rknn-fp16" in line]
+    assert "simulated: no latency" in line and "skipped" not in line
