@@ -5,6 +5,7 @@ The toolkit lives in its own environment (`make rknn-env`, which `make test` run
 that convert are skipped and say so, the others (errors, parsing, the v1 file) always run."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -245,7 +246,9 @@ def test_bench_lists_rknn_sizes_without_latency(tmp_path, capsys):
     assert main([*argv, "--runs", "2", "--workdir", str(tmp_path), "--json"]) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert row["format"] == "rknn-fp16" and row["latency_ms_median"] is None
-    assert row["size_bytes"] == (tmp_path / "mobilenet_v1_025-32-fp16.rknn").stat().st_size > 0
+    file = Path(row["file"])
+    assert file.parent == tmp_path and file.name.endswith("-fp16.rknn")
+    assert row["size_bytes"] == file.stat().st_size > 0
     assert row["skipped"].startswith("simulated: no latency")
     assert main([*argv, "--runs", "2", "--workdir", str(tmp_path)]) == 0  # the cached file
     [line] = [line for line in capsys.readouterr().out.splitlines() if "rknn-fp16" in line]
