@@ -46,20 +46,27 @@ emulator:
 # its GUI one. About 40 s and 1.5 GB (docs/rknn.md).
 RKNN_VENV  := .venv-rknn
 RKNN_STAMP := $(RKNN_VENV)/.installed
-RKNN_PIP   := $(RKNN_VENV)/bin/python -m pip --disable-pip-version-check
+# Built in a temporary folder and moved into place when it works: effnet finds a half-made one never.
+RKNN_BUILD := $(RKNN_VENV).partial
+RKNN_PIP   := $(RKNN_BUILD)/bin/python -m pip --disable-pip-version-check
 $(RKNN_STAMP): Makefile
-	python3.11 -m venv $(RKNN_VENV) || $(PYTHON) -m venv $(RKNN_VENV)
+	rm -rf $(RKNN_BUILD)
+	python3.11 -m venv $(RKNN_BUILD) || $(PYTHON) -m venv $(RKNN_BUILD)
 	$(RKNN_PIP) install -q --no-deps rknn-toolkit2==2.5.0
 	$(RKNN_PIP) install -q numpy==1.26.4 onnx==1.18.0 protobuf==4.25.4 "onnxruntime>=1.17,<1.23" psutil \
 	  ruamel.yaml scipy tqdm fast-histogram opencv-python-headless
 	$(RKNN_PIP) install -q --no-deps torch==2.13.0
-	$(RKNN_VENV)/bin/python -c "from rknn.api import RKNN"
-	touch $(RKNN_STAMP)
+	$(RKNN_BUILD)/bin/python -c "from rknn.api import RKNN"
+	touch $(RKNN_BUILD)/.installed
+	rm -rf $(RKNN_VENV) && mv $(RKNN_BUILD) $(RKNN_VENV)
 
 rknn-env: $(RKNN_STAMP)
 
 # The full suite, what CI runs (slow tests included), with the 15 slowest tests printed.
-test: setup emulator rknn-env
+# The .rknn tests need rknn-toolkit2's environment; where PyPI cannot be reached they are skipped, and say so.
+test: setup emulator
+	@$(MAKE) --no-print-directory rknn-env || \
+	  echo "rknn-toolkit2 not installed (make rknn-env failed): the .rknn tests will be skipped"
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
