@@ -253,3 +253,42 @@ def test_bench_lists_rknn_sizes_without_latency(tmp_path, capsys):
     assert main([*argv, "--runs", "2", "--workdir", str(tmp_path)]) == 0  # the cached file
     [line] = [line for line in capsys.readouterr().out.splitlines() if "rknn-fp16" in line]
     assert "simulated: no latency" in line and "skipped" not in line
+
+
+@needs_toolkit
+@pytest.mark.slow
+def test_embedder_rknn_file_is_measured_like_the_other_exports(digits_folder, tmp_path, capsys):
+    """An embedder's int16 .rknn file: the export measures mean cosine to PyTorch and verification accuracy
+    on held-out identities; `effnet evaluate model.rknn HELD_OUT` reports the same cosine (to the float ONNX
+    file it was built from) and verification accuracy."""
+    import shutil
+
+    import effnet
+    from effnet import embedder
+    from effnet.cli import main
+    from effnet.data import ImageDataset
+
+    data = ImageDataset.from_folder(digits_folder, shuffle=False)
+    held_out = tmp_path / "held-out"
+    train_paths, train_labels = [], []
+    for label in range(10):
+        paths = [p for p, c in zip(data.paths, data.labels, strict=True) if c == label][:12]
+        if label < 4:
+            train_paths += paths
+            train_labels += [label] * len(paths)
+        elif label >= 7:
+            (held_out / str(label)).mkdir(parents=True)
+            for path in paths:
+                shutil.copy(path, held_out / str(label))
+    train = ImageDataset.from_samples(train_paths, np.array(train_labels), list("0123"))
+    held = ImageDataset.from_folder(held_out, shuffle=False)
+    model = embedder.Embedder(effnet.create_embedder("efficientnet_lite0", "gap", 64, 64, pretrained=True))
+    result = model.export(tmp_path / "out", "rknn", "int16", representative_data=train, validation_data=held)
+    entry = result["rknn"]
+    assert "rknn (int16): mean cosine similarity to PyTorch" in entry["check"]
+    assert entry["mean_cosine"] > 0.99 and 0.0 <= entry["verification"]["accuracy"] <= 1.0
+
+    assert main(["evaluate", entry["path"], str(held_out), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["mean_cosine"] == pytest.approx(entry["mean_cosine"], abs=1e-3)
+    assert evaluated["verification"]["accuracy"] == pytest.approx(entry["verification"]["accuracy"])
