@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # pytest-xdist workers for `make test` and `make test-fast`: one per core of the project's 2-core machines.
 TEST_WORKERS ?= 2
 
-.PHONY: setup demo test test-fast emulator lint format clean
+.PHONY: setup demo test test-fast emulator rknn-env lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,34 @@ emulator:
 	  >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	  qemu-user >/dev/null 2>&1) || echo "qemu-user not installed: the emulated-AVX2 int8 tests will be skipped"
 
+# rknn-toolkit2 (Rockchip NPU .rknn export and its simulator) in its own environment: it pins numpy <= 1.26,
+# onnx <= 1.18 and torch <= 2.4, which effnet's cannot hold. Installed without its dependencies, then only what
+# its ONNX path imports: its torch pin would pull a multi-GB CUDA build, and the ONNX path only imports torch
+# (for a quantizer it does not run), so the CPU torch of `setup` stands in. opencv's headless build replaces
+# its GUI one. About 40 s and 1.5 GB (docs/rknn.md).
+RKNN_VENV  := .venv-rknn
+RKNN_STAMP := $(RKNN_VENV)/.installed
+# Built in a temporary folder and moved into place when it works: effnet finds a half-made one never.
+RKNN_BUILD := $(RKNN_VENV).partial
+RKNN_PIP   := $(RKNN_BUILD)/bin/python -m pip --disable-pip-version-check
+$(RKNN_STAMP): Makefile
+	rm -rf $(RKNN_BUILD)
+	python3.11 -m venv $(RKNN_BUILD) || $(PYTHON) -m venv $(RKNN_BUILD)
+	$(RKNN_PIP) install -q --no-deps rknn-toolkit2==2.5.0
+	$(RKNN_PIP) install -q numpy==1.26.4 onnx==1.18.0 protobuf==4.25.4 "onnxruntime>=1.17,<1.23" psutil \
+	  ruamel.yaml scipy tqdm fast-histogram opencv-python-headless
+	$(RKNN_PIP) install -q --no-deps torch==2.13.0
+	$(RKNN_BUILD)/bin/python -c "from rknn.api import RKNN"
+	touch $(RKNN_BUILD)/.installed
+	rm -rf $(RKNN_VENV) && mv $(RKNN_BUILD) $(RKNN_VENV)
+
+rknn-env: $(RKNN_STAMP)
+
 # The full suite, what CI runs (slow tests included), with the 15 slowest tests printed.
+# The .rknn tests need rknn-toolkit2's environment; where PyPI cannot be reached they are skipped, and say so.
 test: setup emulator
+	@$(MAKE) --no-print-directory rknn-env || \
+	  echo "rknn-toolkit2 not installed (make rknn-env failed): the .rknn tests will be skipped"
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
@@ -55,4 +81,4 @@ format: setup
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(RKNN_VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

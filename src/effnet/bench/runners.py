@@ -220,6 +220,48 @@ class TFLiteInt16Runner(TFLiteRunner):
     quantization = "int16"
 
 
+class RknnRunner(ExportedRunner):
+    """A .rknn file for the RK3588 NPU (`effnet.export.rknn`): its size is real, but rknn-toolkit2's
+    simulator on x86 says nothing about the NPU's latency, so the row has none."""
+
+    suffix = ".rknn"
+    target = "rk3588"
+
+    def export(self, target: Path) -> None:
+        from effnet.export.rknn import export_rknn
+        from effnet.runtime.rknn_engine import RknnEnvironmentError
+
+        images = self.representative
+        steps = max(1, len(images) * 2 // 3)  # the rest checks the file
+        try:
+            export_rknn(
+                self.model,
+                target,
+                self.quantization,
+                self.target,
+                images,
+                labels=self.labels,
+                quantization_steps=steps,
+            )
+        except RknnEnvironmentError as error:
+            raise FormatSkipped(str(error)) from None
+
+    def session(self, threads: int) -> Session:
+        raise FormatSkipped(f"simulated: no latency (the {self.target} NPU's own; time it on the board)")
+
+
+class RknnInt8Runner(RknnRunner):
+    quantization = "int8"
+
+
+class RknnInt16Runner(RknnRunner):
+    quantization = "int16"
+
+
+class RknnFp16Runner(RknnRunner):
+    quantization = "fp16"
+
+
 class DetectorRunner(ExportedRunner):
     """A detector file with its post-processing (`effnet.export.detection.export_detector`), timed whole:
     the model is a `DetectorWithPostprocess`, whose settings the file takes."""
@@ -307,6 +349,9 @@ RUNNERS: dict[str, type[Runner]] = {
     "tflite": TFLiteRunner,
     "tflite-int8": TFLiteInt8Runner,
     "tflite-int16": TFLiteInt16Runner,
+    "rknn-int8": RknnInt8Runner,
+    "rknn-int16": RknnInt16Runner,
+    "rknn-fp16": RknnFp16Runner,
 }
 
 

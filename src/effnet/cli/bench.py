@@ -46,6 +46,9 @@ def _cpu_cell(row: dict) -> str:
     return CpuInfo(row["cpu"], None if features is None else tuple(features)).label
 
 
+SIMULATED = "simulated"  # a row whose file has a size but no latency here (.rknn: the toolkit's simulator)
+
+
 def bench_table(rows: list[dict]) -> str:
     """The rows as a text table; skipped rows say why, noisy ones are marked."""
     table = []
@@ -53,7 +56,8 @@ def bench_table(rows: list[dict]) -> str:
         size = f"{r['size_bytes'] / 1e6:.2f}" if r.get("size_bytes") else "-"
         if r.get("latency_ms_median") is None:
             timing = ["-", "-", "-"]
-            note = f"skipped: {r.get('skipped')}"
+            reason = str(r.get("skipped"))
+            note = reason if reason.startswith(SIMULATED) else f"skipped: {reason}"
         else:
             timing = [
                 f"{r['latency_ms_median']:.2f}",

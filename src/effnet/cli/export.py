@@ -1,4 +1,4 @@
-"""`effnet export RUN_DIR`: a trained run as .tflite / .onnx files, float or quantized."""
+"""`effnet export RUN_DIR`: a trained run as .tflite / .onnx / .rknn files, float or quantized."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from effnet.image_classifier import DataLoader
 
 QUANTIZATIONS = ("int8", "int16", "fp16", "dynamic", "none")
+FILE_FORMATS = ("tflite", "onnx", "rknn")
+# rknn-toolkit2's targets and calibration algorithms (kept here too: the parser must not import the exporter)
+RKNN_TARGETS = ("rk3588", "rk3576", "rk3568", "rk3566", "rk3562", "rv1103", "rv1106", "rv1126b")
+RKNN_V1_TARGETS = ("rv1126", "rv1109")  # rknn-toolkit v1's: effnet writes the ONNX file it converts
+RKNN_ALGORITHMS = ("normal", "mmse", "kl")
 
 
 def calibration_data(run: Path, limit: int = DEFAULT_QUANTIZATION_STEPS) -> DataLoader | None:
@@ -40,9 +45,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     run = Path(args.run_dir)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    unknown = sorted(set(formats) - {"tflite", "onnx"})
+    unknown = sorted(set(formats) - set(FILE_FORMATS))
     if unknown:
-        raise ValueError(f"--format: unknown {unknown}; choose tflite and/or onnx")
+        raise ValueError(f"--format: unknown {unknown}; choose from {', '.join(FILE_FORMATS)}")
+    if "rknn" in formats and args.quantize == "dynamic":
+        raise ValueError(
+            "--format rknn: --quantize dynamic does not exist on the NPU; use int8, int16 or fp16"
+        )
     if args.finetune_steps and args.quantize not in ("int8", "int16"):
         raise ValueError(f"--finetune-steps applies to --quantize int8 or int16, not {args.quantize}")
     if args.weight_rounding not in (None, "nearest", "auto") and args.quantize not in ("int8", "int16"):
@@ -50,6 +59,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.int8_format != "portable" and args.quantize != "int8":
         raise ValueError(f"--int8-format applies to --quantize int8, not {args.quantize}")
     out = Path(args.out) if args.out else run / "export"
+    if "rknn" in formats and args.target in RKNN_V1_TARGETS:
+        _export_for_rknn_v1(run, args.target, out)
+        formats = [name for name in formats if name != "rknn"]
+        if not formats:
+            return 0
     if _is_embedder_run(run):
         return _export_embedder(args, run, formats, out)
     from effnet.cli.detection import export_detector_run, is_detector_run
@@ -76,11 +90,41 @@ def cmd_export(args: argparse.Namespace) -> int:
     quantization: QuantizationConfig | str | None = _configured(args, data, integer_io=True)
     if args.quantize == "int8" and quantization == QuantizationConfig.for_int8(data):
         quantization = "default"
-    written = classifier.export(out, export_format=[*formats, "label"], quantization_config=quantization)
+    written = classifier.export(
+        out,
+        export_format=[*formats, "label"],
+        quantization_config=quantization,
+        target=args.target,
+        rknn_algorithm=args.rknn_algorithm,
+    )
     for name, path in written.items():
         check = getattr(path, "check", None)
         print(f"{name:7s} {path}  {path.stat().st_size / 1e6:.2f} MB" + (f"  ({check})" if check else ""))
     return 0
+
+
+def _export_for_rknn_v1(run: Path, target: str, out: Path) -> None:
+    """RV1126 / RV1109: the ONNX file rknn-toolkit v1 converts (effnet cannot run that toolkit), with the
+    settings to give it."""
+    from effnet.export.rknn_v1 import export_onnx_for_rknn_v1
+
+    if _is_embedder_run(run):
+        from effnet import embedder
+
+        network = embedder.load(run).network
+    else:
+        from effnet.image_classifier import load
+
+        network = load(run).network
+    path = export_onnx_for_rknn_v1(network, out / f"model-{target}.onnx")
+    mean = [round(255 * value, 3) for value in network.preprocessing.mean]
+    std = [round(255 * value, 3) for value in network.preprocessing.std]
+    print(f"onnx    {path}  {path.stat().st_size / 1e6:.2f} MB  (opset 12 for rknn-toolkit v1)")
+    print(
+        f"        {target} needs rknn-toolkit v1 (Python 3.6-3.8), not effnet: "
+        f"rknn.config(mean_values=[{mean}], std_values=[{std}], target_platform='{target}'), load_onnx, "
+        "build, export_rknn; docs/rknn.md"
+    )
 
 
 def _configured(
@@ -135,22 +179,50 @@ def _export_embedder(args: argparse.Namespace, run: Path, formats: list[str], ou
             )
         data = DataLoader.from_folder(args.calibration)
     quantization = _configured(args, data, default_rounding=WEIGHT_ROUNDING)
-    written = embedder.load(run).export(out, formats, quantization, representative_data=data)
+    written = embedder.load(run).export(
+        out,
+        formats,
+        quantization,
+        representative_data=data,
+        target=args.target,
+        rknn_algorithm=args.rknn_algorithm,
+    )
     for name, entry in written.items():
         print(f"{name:7s} {entry['path']}  {entry['bytes'] / 1e6:.2f} MB  ({entry['check']})")
     return 0
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a trained run to .tflite and/or .onnx")
+    p = sub.add_parser("export", help="export a trained run to .tflite, .onnx and/or .rknn")
     p.add_argument("run_dir", help="run folder written by `effnet train` or `effnet embed-train`")
-    p.add_argument("--format", default="tflite", help="comma-separated: tflite, onnx (default: tflite)")
+    p.add_argument(
+        "--format",
+        default="tflite",
+        help="comma-separated: tflite, onnx, rknn (Rockchip NPU; needs `make rknn-env`) (default: tflite)",
+    )
     p.add_argument(
         "--quantize",
+        "--quantization",
+        dest="quantize",
         choices=QUANTIZATIONS,
         default="int8",
         help="default: int8, as Model Maker; int16: int16 activations with int8 weights, for NPUs that "
-        "run it (slower than float on a CPU)",
+        "run it (slower than float on a CPU); in .rknn files int16 is the toolkit's w16a16i_dfp (16-bit "
+        "weights and activations) and none means fp16",
+    )
+    p.add_argument(
+        "--target",
+        choices=RKNN_TARGETS + RKNN_V1_TARGETS,
+        default="rk3588",
+        help="--format rknn: the Rockchip NPU (default: %(default)s); rv1126 / rv1109 write the opset-12 "
+        ".onnx file that rknn-toolkit v1 converts (docs/rknn.md)",
+    )
+    p.add_argument(
+        "--rknn-algorithm",
+        choices=RKNN_ALGORITHMS,
+        default="normal",
+        help="--format rknn, int8 / int16: rknn-toolkit2's calibration algorithm (default: %(default)s; "
+        "mmse keeps more and takes longer, kl: KL divergence)",
     )
     p.add_argument(
         "--calibration",

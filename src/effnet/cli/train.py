@@ -249,11 +249,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     from effnet.runtime import load as load_runtime
 
-    result = load_runtime(target).evaluate(data)
+    predictor = load_runtime(target)
+    if predictor.metadata is not None and predictor.metadata.output == "features":
+        return _evaluate_embedding_file(predictor, args)
+    result = predictor.evaluate(data)
     if args.json:
         print(json.dumps(finite_or_null(result), indent=2))
     else:
         print(f"{target.name}: accuracy {result['accuracy']:.4f} on {result['num_images']} images")
+    return 0
+
+
+def _evaluate_embedding_file(predictor, args: argparse.Namespace) -> int:
+    """An exported embedder: verification accuracy on pairs sampled from DATA (held-out identities) and,
+    for a .rknn file, the mean cosine of its embeddings to the float model it was built from."""
+    from effnet.checkpoint import finite_or_null
+    from effnet.data import ImageDataset
+    from effnet.embedder.exporting import measure_exported
+
+    result = measure_exported(predictor, ImageDataset.from_folder(args.data_dir, shuffle=False))
+    if args.json:
+        print(json.dumps(finite_or_null(result), indent=2))
+        return 0
+    name = Path(predictor.path).name
+    verification = result["verification"]
+    line = f"{name}: verification accuracy {verification['accuracy']:.4f}"
+    if "mean_cosine" in result:
+        line += f", mean cosine to float {result['mean_cosine']:.4f} (min {result['min_cosine']:.4f})"
+    print(line + f" on {result['num_images']} images")
     return 0
 
 
@@ -357,8 +380,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_scale_out_arguments(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate a trained run folder or an exported .onnx/.tflite file")
-    p.add_argument("model", help="run folder written by `effnet train`, or an exported .onnx / .tflite file")
+    p = sub.add_parser(
+        "evaluate", help="evaluate a trained run folder or an exported .onnx/.tflite/.rknn file"
+    )
+    p.add_argument(
+        "model",
+        help="run folder written by `effnet train`, or an exported .onnx / .tflite / .rknn file (a .rknn "
+        "file runs in rknn-toolkit2's simulator; an embedder file reports verification accuracy)",
+    )
     p.add_argument(
         "data_dir",
         help="folder with one sub-folder of images per class; for a detector run: detection data (its "

@@ -118,8 +118,11 @@ class Embedder:
         representative_data: Any = None,
         validation_data: ImageDataset | None = None,
         filename: str = "model",
+        target: str = "rk3588",
+        rknn_algorithm: str = "normal",
     ) -> dict:
-        """Write ``model.onnx`` and/or ``model.tflite`` (``export_format``), float or quantized
+        """Write ``model.onnx``, ``model.tflite`` and/or ``model.rknn`` (``export_format``; ``target``: the
+        Rockchip NPU of a .rknn file, ``rknn_algorithm`` its calibration algorithm), float or quantized
         (``quantization``: None, "int8", "int16", "fp16", "dynamic" or a `QuantizationConfig`, e.g. with
         ``finetune_steps`` for quantization-aware fine-tuning); int8 / int16 calibrate on
         ``representative_data`` (default: the training images) and, asked for by name, round the weights by
@@ -128,7 +131,15 @@ class Embedder:
 
         data = representative_data if representative_data is not None else self.train_data
         return export_embedder(
-            self.network, export_dir, export_format, quantization, data, validation_data, filename
+            self.network,
+            export_dir,
+            export_format,
+            quantization,
+            data,
+            validation_data,
+            filename,
+            target,
+            rknn_algorithm,
         )
 
 

@@ -1,4 +1,5 @@
-"""Exporting models to on-device files: ``.onnx`` (ONNX Runtime) and ``.tflite`` (LiteRT), float or quantized.
+"""Exporting models to on-device files: ``.onnx`` (ONNX Runtime), ``.tflite`` (LiteRT) and ``.rknn``
+(Rockchip NPUs, `effnet.export.rknn`), float or quantized.
 
     from effnet.export import export_onnx, export_tflite, QuantizationConfig
     export_onnx(model, "model.onnx", quantize="int8", representative_data=images)
@@ -26,6 +27,7 @@ _EXPORTS = {
     "DetectionExportCheck": "effnet.export.detection_check",
     "export_detector": "effnet.export.detection",
     "export_onnx": "effnet.export.onnx",
+    "export_rknn": "effnet.export.rknn",
     "DEFAULT_QUANTIZATION_STEPS": "effnet.export.quantization",
     "QuantizationConfig": "effnet.export.quantization",
     "export_tflite": "effnet.export.tflite",
@@ -42,6 +44,7 @@ __all__ = [
     "QuantizationConfig",
     "export_detector",
     "export_onnx",
+    "export_rknn",
     "export_tflite",
 ]
 
@@ -57,6 +60,7 @@ if TYPE_CHECKING:
     from effnet.export.detection_check import DetectionExportCheck
     from effnet.export.onnx import export_onnx
     from effnet.export.quantization import DEFAULT_QUANTIZATION_STEPS, QuantizationConfig
+    from effnet.export.rknn import export_rknn
     from effnet.export.tflite import export_tflite
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

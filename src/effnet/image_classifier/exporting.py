@@ -23,6 +23,7 @@ class ExportFormat:
 
     TFLITE = "tflite"
     ONNX = "onnx"
+    RKNN = "rknn"  # Rockchip NPU (rknn-toolkit2, its own environment: `make rknn-env`)
     LABEL = "label"
     SAVED_MODEL = "saved_model"  # effnet writes its own checkpoint folder (weights, labels, config)
     CHECKPOINT = "checkpoint"
@@ -30,7 +31,7 @@ class ExportFormat:
     TFJS = "tfjs"
 
 
-FORMATS = ("tflite", "onnx", "label", "saved_model", "checkpoint")
+FORMATS = ("tflite", "onnx", "rknn", "label", "saved_model", "checkpoint")
 DEFAULT_FORMATS = ("tflite", "label")
 NOT_SUPPORTED = {
     "tfjs": "export_format TFJS is not supported (effnet does not convert to TensorFlow.js): use "
@@ -104,6 +105,29 @@ def _quantization(
     return QuantizationConfig.for_int8(data)
 
 
+def _rknn_quantization(
+    classifier: ImageClassifier, quantization_config: Any, representative_data: Any
+) -> tuple[str, Any, dict[str, Any]]:
+    """(mode, calibration images, options) of a .rknn file: "default" is int8 on the training images; None
+    is fp16 (the NPU has no float32); a `QuantizationConfig` or a mode name ("int8", "int16", "fp16")
+    otherwise."""
+    from effnet.export import QuantizationConfig
+
+    if quantization_config == "default":
+        quantization_config = _quantization(classifier, "default", representative_data, "onnx")
+    if quantization_config is None:
+        return "fp16", representative_data, {}
+    if isinstance(quantization_config, str):
+        quantization_config = QuantizationConfig(quantization_config, representative_data)
+    mode = quantization_config.mode
+    data = quantization_config.representative_data
+    if data is None:
+        data = representative_data
+    if data is None:
+        data = getattr(classifier, "train_data", None)
+    return mode, data, {"quantization_steps": quantization_config.quantization_steps}
+
+
 def _check_options(options: dict[str, Any]) -> None:
     """Model Maker's ``with_metadata`` / ``export_metadata_json_file`` where they match what effnet does; any
     other name is a TypeError naming the closest argument of `export_classifier`."""
@@ -127,17 +151,24 @@ def export_classifier(
     onnx_filename: str = "model.onnx",
     representative_data: Any = None,
     tfjs_folder_name: str = "tfjs",
+    rknn_filename: str = "model.rknn",
+    target: str = "rk3588",
+    rknn_algorithm: str = "normal",
     **model_maker_options: Any,
 ) -> dict[str, Path]:
     """Write the exported files; returns ``{format: path}``.
 
     ``export(export_dir, ...)`` writes into a folder. The classic ``export("model.tflite", "labels.txt")``
     form (file names as the first two arguments) works too. ``export_format``: one of or a list of
-    ``tflite``, ``onnx``, ``label``, ``saved_model``/``checkpoint``; default tflite + label.
+    ``tflite``, ``onnx``, ``rknn``, ``label``, ``saved_model``/``checkpoint``; default tflite + label.
     ``quantization_config``: "default" (int8, calibrated on the training data), None (float32), or a
     `QuantizationConfig` (``for_int8``, ``for_float16``, ``for_dynamic``). ``vocab_filename`` and
     ``tfjs_folder_name`` name files of formats effnet does not write; Model Maker's ``with_metadata=True``
     and ``export_metadata_json_file=False`` are accepted (effnet's files always carry their metadata).
+    ``rknn`` (Rockchip NPU, `effnet.export.rknn`): for ``target`` (rk3588, rk3576, rk3568, rk3566, rk3562,
+    rv1103, rv1106, rv1126b); "default" quantization is int8 on the training images, None fp16, a
+    `QuantizationConfig` of mode int8 / int16 / fp16 that mode; ``rknn_algorithm``: the toolkit's
+    calibration algorithm (normal, mmse, kl).
     Another keyword argument is a TypeError that names the closest valid one.
     """
     _check_options(model_maker_options)
@@ -167,6 +198,20 @@ def export_classifier(
             quantization = _quantization(classifier, quantization_config, representative_data, "onnx")
             written[name] = export_onnx(
                 classifier.network, folder / onnx_filename, quantization, labels=labels
+            )
+        elif name == "rknn":
+            from effnet.export.rknn import export_rknn
+
+            mode, data, options = _rknn_quantization(classifier, quantization_config, representative_data)
+            written[name] = export_rknn(
+                classifier.network,
+                folder / rknn_filename,
+                mode,
+                target,
+                data,
+                rknn_algorithm,
+                labels=labels,
+                **options,
             )
         elif name == "label":
             write_text(label_path, "\n".join(labels) + "\n")

@@ -2,7 +2,8 @@
 
 A `Predictor` reads the preprocessing and class names that `effnet.export` stored in the file, so an image is
 prepared exactly as in training. ``.onnx`` files run on ONNX Runtime, ``.tflite`` files on the LiteRT
-interpreter (ai-edge-litert). This package needs numpy, Pillow and the engine, not torch.
+interpreter (ai-edge-litert), ``.rknn`` files in rknn-toolkit2's simulator (`effnet.runtime.rknn_engine`).
+This package needs numpy, Pillow and the engine, not torch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from effnet.runtime.errors import ModelFileError
 from effnet.runtime.metadata import ModelMetadata
 from effnet.runtime.predictor import Prediction, Predictor, TensorSpec, softmax
 
-SUFFIXES = (".onnx", ".tflite")
+SUFFIXES = (".onnx", ".tflite", ".rknn")
 
 __all__ = [
     "SUFFIXES",
@@ -60,10 +61,15 @@ def load(
         raise ModelFileError(
             str(file),
             f"unknown model file type {suffix or '(no extension)'!r}",
-            "expected a .onnx (ONNX Runtime) or .tflite (LiteRT) file exported by effnet.export",
+            "expected a .onnx (ONNX Runtime), .tflite (LiteRT) or .rknn (Rockchip NPU) file exported by "
+            "effnet.export",
         )
     if file.stat().st_size == 0:
         raise ModelFileError(str(file), "empty file (0 bytes)", "re-export the model")
+    if suffix == ".rknn":  # run by rknn-toolkit2's simulator, rebuilt from the folder the export keeps
+        from effnet.runtime.rknn_engine import RknnPredictor
+
+        return RknnPredictor(file)
     if verify:
         verify_checksum(file)
     if suffix == ".onnx":
