@@ -3,14 +3,13 @@ and compound scaling of any member."""
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from effnet.models.families import CONFIGS
 from effnet.models.families.iresnet import CONFIGS as IRESNET_CONFIGS
 from effnet.models.families.iresnet import IResNetConfig, is_iresnet
+from effnet.models.names import lookup, matching
 from effnet.models.spec import ArchSpec, ModelConfig, arch_overrides
 
 if TYPE_CHECKING:
@@ -25,26 +24,14 @@ def list_models(pattern: str | None = None, family: str | None = None) -> list[s
     """Names of all models, optionally filtered by a shell-style ``pattern`` (``"*lite*"``) or family."""
     if family is not None and family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose one of {list(FAMILIES)}")
-    names = [n for n, c in _REGISTRY.items() if family is None or c.family == family]
-    if pattern:
-        names = [
-            n
-            for n in names
-            if fnmatch.fnmatch(n, pattern if any(ch in pattern for ch in "*?[") else f"*{pattern}*")
-        ]
-    return names
+    return matching((n for n, c in _REGISTRY.items() if family is None or c.family == family), pattern)
 
 
 def get_config(name: str | ModelConfig) -> ModelConfig:
     """The config of a named model (a `ModelConfig` passes through)."""
     if isinstance(name, (ModelConfig, IResNetConfig)):
         return name
-    key = str(name).strip().lower().replace("-", "_")
-    if key in _REGISTRY:
-        return _REGISTRY[key]
-    close = difflib.get_close_matches(key, list(_REGISTRY), n=5, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise ValueError(f"unknown model {name!r}{hint} (effnet.list_models() lists all {len(_REGISTRY)})")
+    return lookup(_REGISTRY, name, "model", "effnet.list_models()", suggestions=5)
 
 
 def build_model(

@@ -12,11 +12,11 @@ per map.
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
 import math
 from dataclasses import dataclass
 from typing import Literal
+
+from effnet.models.names import lookup, matching
 
 # the post-processing's defaults (`effnet.models.detection.postprocess`), here where no torch is imported
 DEFAULT_SCORE_THRESHOLD = 0.05  # low: applications filter a file's output further
@@ -168,23 +168,16 @@ def list_detectors(pattern: str | None = None, family: str | None = None) -> lis
     without wildcards matches names containing it) or ``family`` (`DETECTOR_FAMILIES`)."""
     if family is not None and family not in DETECTOR_FAMILIES:
         raise ValueError(f"unknown detector family {family!r}; choose one of {list(DETECTOR_FAMILIES)}")
-    names = [n for n, s in _REGISTRY.items() if family is None or detector_family(s) == family]
-    if pattern:
-        wanted = pattern if any(ch in pattern for ch in "*?[") else f"*{pattern}*"
-        names = [n for n in names if fnmatch.fnmatch(n, wanted)]
-    return names
+    return matching(
+        (n for n, s in _REGISTRY.items() if family is None or detector_family(s) == family), pattern
+    )
 
 
 def get_detector_spec(name: str | DetectorSpec) -> DetectorSpec:
     """The spec of a named detector (a `DetectorSpec` passes through)."""
     if isinstance(name, DetectorSpec):
         return name
-    key = str(name).strip().lower().replace("-", "_")
-    if key in _REGISTRY:
-        return _REGISTRY[key]
-    close = difflib.get_close_matches(key, list(_REGISTRY), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise ValueError(f"unknown detector {name!r}{hint} (effnet.list_detectors() lists all {len(_REGISTRY)})")
+    return lookup(_REGISTRY, name, "detector", "effnet.list_detectors()")
 
 
 def level_sizes(input_size: int, num_levels: int, first_stride: int = 8) -> list[int]:

@@ -13,10 +13,10 @@ and classified. ``atrous_rates`` puts the 3x3 branches back (DeepLabV3's (6, 12,
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
 from dataclasses import dataclass
 from typing import Literal
+
+from effnet.models.names import lookup, matching
 
 
 @dataclass(frozen=True)
@@ -80,22 +80,11 @@ DEFAULT_SEGMENTER = "lraspp_efficientnet_lite0"  # its backbone's ImageNet weigh
 def list_segmenters(pattern: str | None = None) -> list[str]:
     """Names of all segmenters, optionally filtered by a shell-style ``pattern`` (``"lraspp*"``; a pattern
     without wildcards matches names containing it)."""
-    names = list(_REGISTRY)
-    if pattern:
-        wanted = pattern if any(ch in pattern for ch in "*?[") else f"*{pattern}*"
-        names = [n for n in names if fnmatch.fnmatch(n, wanted)]
-    return names
+    return matching(_REGISTRY, pattern)
 
 
 def get_segmenter_spec(name: str | SegmenterSpec) -> SegmenterSpec:
     """The spec of a named segmenter (a `SegmenterSpec` passes through)."""
     if isinstance(name, SegmenterSpec):
         return name
-    key = str(name).strip().lower().replace("-", "_")
-    if key in _REGISTRY:
-        return _REGISTRY[key]
-    close = difflib.get_close_matches(key, list(_REGISTRY), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise ValueError(
-        f"unknown segmenter {name!r}{hint} (effnet.list_segmenters() lists all {len(_REGISTRY)})"
-    )
+    return lookup(_REGISTRY, name, "segmenter", "effnet.list_segmenters()")
