@@ -17,27 +17,9 @@ from effnet.object_detector.hparams import FINE_TUNING_EPOCHS as DETECTOR_FINE_T
 from effnet.object_detector.hparams import FROZEN_EPOCHS as DETECTOR_FROZEN_EPOCHS
 
 if TYPE_CHECKING:
-    from effnet.image_classifier import DataLoader
+    pass
 
 RUN_FILES = ("config.json", "model.safetensors", "metrics.json", "report.html", "skipped.txt")
-
-
-def split_data(data: DataLoader, val_split: float, test_split: float, seed: int):
-    """(train, validation or None, test or None), stratified per class."""
-    for name, value in (("--val-split", val_split), ("--test-split", test_split)):
-        if not 0 <= value < 1:
-            raise ValueError(f"{name} must be in [0, 1), got {value}")
-    if val_split + test_split >= 0.9:
-        raise ValueError(
-            f"--val-split + --test-split = {val_split + test_split:.2f} leaves too little to train on"
-        )
-    test = val = None
-    rest = data
-    if test_split > 0:
-        rest, test = data.split(1 - test_split, seed=seed)
-    if val_split > 0:
-        rest, val = rest.split(1 - val_split / (1 - test_split), seed=seed + 1)
-    return rest, val, test
 
 
 def misclassified_examples(paths: list[str], metrics: dict, labels_true: list[int]) -> list[dict]:
@@ -70,6 +52,7 @@ def _load_data(args: argparse.Namespace):
     """(train, validation, test, description, folder entries left out of the listing): a class-per-folder
     directory split here, or the splits of a directory packed by `effnet data pack`."""
     from effnet.data.shards import is_shard_dir, load_split
+    from effnet.data.splits import split_data
     from effnet.image_classifier import DataLoader
 
     if is_shard_dir(args.data_dir):

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from effnet.checkpoint import atomic_path, write_json
 from effnet.data.dataset import ImageDataset
 from effnet.data.loading import Batch, collate, decode
+from effnet.data.splits import split_data
 
 INDEX = "index.json"
 FORMAT = "effnet.shards/1"
@@ -58,13 +59,9 @@ def pack(
     if shard_size < 1:
         raise ValueError(f"--shard-size must be >= 1, got {shard_size}")
     dataset = data if isinstance(data, ImageDataset) else ImageDataset.from_folder(data, seed=seed)
-    parts: dict[str, ImageDataset] = {}
-    rest = dataset
-    if test_split > 0:
-        rest, parts["test"] = rest.split(1 - test_split, seed=seed)
-    if val_split > 0:
-        rest, parts["validation"] = rest.split(1 - val_split / (1 - test_split), seed=seed + 1)
-    parts = {"train": rest.shuffled(seed), **parts}
+    rest, validation, test = split_data(dataset, val_split, test_split, seed)
+    parts = {"train": rest.shuffled(seed), "test": test, "validation": validation}
+    parts = {name: part for name, part in parts.items() if part is not None}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     index = {"format": FORMAT, "classes": dataset.index_to_label, "splits": {}}

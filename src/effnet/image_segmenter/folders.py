@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from effnet.data.splits import split_data
+
 
 def is_segmentation_data(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a folder with ``masks/`` (itself or in ``train/``)."""
@@ -43,16 +45,7 @@ def load_segmentation_data(
         if val_split > 0:
             train, validation = train.split(1 - val_split, seed=seed)
         return train, validation, test
-    if val_split + test_split >= 0.9:
-        raise ValueError(
-            f"--val-split + --test-split = {val_split + test_split:.2f} leaves too little to train on"
-        )
-    train, validation, test = _folder(path, path), None, None
-    if test_split > 0:
-        train, test = train.split(1 - test_split, seed=seed)
-    if val_split > 0:
-        train, validation = train.split(1 - val_split / (1 - test_split), seed=seed + 1)
-    return train, validation, test
+    return split_data(_folder(path, path), val_split, test_split, seed)
 
 
 def load_evaluation_data(path: str | os.PathLike):
