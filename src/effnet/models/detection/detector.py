@@ -8,13 +8,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from effnet.models.dense_network import DenseNetwork, check_input_size
 from effnet.models.detection.anchors import AnchorGrid, anchor_boxes
 from effnet.models.detection.efficientdet import BiFPN, EfficientDetHead
 from effnet.models.detection.spec import DetectorSpec, get_detector_spec
 from effnet.models.detection.ssdlite import SSDLiteExtras, SSDLiteHead, reduce_tail, split_stage
-from effnet.models.network import MIN_INPUT_SIZE, EfficientNet
+from effnet.models.network import EfficientNet
 from effnet.models.registry import build_model, get_config
-from effnet.preprocessing import Preprocessing
 
 
 def backbone_config(spec: DetectorSpec):
@@ -23,7 +23,7 @@ def backbone_config(spec: DetectorSpec):
     return reduce_tail(config) if spec.reduced_tail else config
 
 
-class Detector(nn.Module):
+class Detector(DenseNetwork):
     """An anchor-based single-shot detector: ``forward(images)`` gives per-anchor class logits [N, A, C]
     (per-class sigmoid, no background class) and box deltas [N, A, 4] relative to `anchor_boxes()`
     (`effnet.models.detection.boxes.decode` with ``spec.box_coder_weights`` turns them into boxes).
@@ -36,17 +36,7 @@ class Detector(nn.Module):
     """
 
     def __init__(self, spec: DetectorSpec, num_classes: int, backbone: EfficientNet, input_size: int) -> None:
-        super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        if not backbone.features_only:
-            raise ValueError(f"{spec.name}: the backbone must be built with features_only=True")
-        self.spec = spec
-        self.name = spec.name
-        self.num_classes = num_classes
-        self.input_size = input_size
-        self.backbone = backbone
-        self.preprocessing: Preprocessing = backbone.preprocessing
+        super().__init__(spec, num_classes, backbone, input_size)
         anchors = spec.anchors.per_location
         self.split = -1  # SSDLite: the backbone stage whose first block's expansion is the first map
         if spec.architecture == "efficientdet":
@@ -125,14 +115,6 @@ def _flatten(maps: list[torch.Tensor], values: int) -> torch.Tensor:
         n, _, h, w = x.shape
         out.append(x.view(n, -1, values, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, values))
     return torch.cat(out, dim=1)
-
-
-def check_input_size(spec: DetectorSpec, input_size: int) -> int:
-    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < MIN_INPUT_SIZE:
-        raise ValueError(
-            f"{spec.name}: input_size must be an int >= {MIN_INPUT_SIZE} (pixels), got {input_size!r}"
-        )
-    return input_size
 
 
 def build_detector(

@@ -6,15 +6,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from effnet.models.dense_network import DenseNetwork, check_input_size
 from effnet.models.dilation import dilate
-from effnet.models.network import MIN_INPUT_SIZE, EfficientNet
+from effnet.models.network import EfficientNet
 from effnet.models.registry import build_model
 from effnet.models.segmentation.heads import DeepLabV3Head, LRASPPHead
 from effnet.models.segmentation.spec import SegmenterSpec, get_segmenter_spec
-from effnet.preprocessing import Preprocessing
 
 
-class Segmenter(nn.Module):
+class Segmenter(DenseNetwork):
     """Per-pixel class logits: ``forward(images [N, 3, H, W]) -> [N, num_classes, H, W]`` (bilinear upsampling
     of the head's stride-8 or stride-16 logits, as torchvision's segmentation models do).
 
@@ -25,17 +25,8 @@ class Segmenter(nn.Module):
     def __init__(
         self, spec: SegmenterSpec, num_classes: int, backbone: EfficientNet, input_size: int
     ) -> None:
-        super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        if not backbone.features_only:
-            raise ValueError(f"{spec.name}: the backbone must be built with features_only=True")
-        self.spec = spec
-        self.name = spec.name
-        self.num_classes = num_classes
-        self.input_size = input_size
-        self.backbone = dilate(backbone, spec.output_stride)
-        self.preprocessing: Preprocessing = backbone.preprocessing
+        super().__init__(spec, num_classes, backbone, input_size)
+        dilate(self.backbone, spec.output_stride)  # in place
         info = backbone.feature_info
         self.low_index = next(i for i, f in enumerate(info) if f.reduction == spec.low_level_stride)
         low, high = info[self.low_index].channels, info[-1].channels
@@ -49,8 +40,12 @@ class Segmenter(nn.Module):
         maps = self.backbone(images)
         return [maps[self.low_index], maps[-1]]
 
-    def forward_from_features(self, features: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+    def forward_from_features(
+        self, features: list[torch.Tensor], size: tuple[int, int] | None = None
+    ) -> torch.Tensor:
+        """Logits at ``size`` (default: the square ``input_size``) from `backbone_features`."""
         logits = self.head(*features)
+        size = (self.input_size, self.input_size) if size is None else size
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -61,14 +56,6 @@ class Segmenter(nn.Module):
             f"name={self.name}, num_classes={self.num_classes}, input_size={self.input_size}, "
             f"output_stride={self.spec.output_stride}"
         )
-
-
-def check_input_size(spec: SegmenterSpec, input_size: int) -> int:
-    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < MIN_INPUT_SIZE:
-        raise ValueError(
-            f"{spec.name}: input_size must be an int >= {MIN_INPUT_SIZE} (pixels), got {input_size!r}"
-        )
-    return input_size
 
 
 def build_segmenter(
