@@ -20,12 +20,16 @@ numpy and Pillow only (no torch), like the classifier's datasets.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
+
+from effnet.data.annotated import AnnotatedImages, SkippedAnnotation
+
+__all__ = ["DetectionData", "DetectionSample", "SkippedAnnotation"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,18 +56,7 @@ class DetectionSample:
         object.__setattr__(self, "labels", labels)
 
 
-class SkippedAnnotation(NamedTuple):
-    """Something a loader left out or changed: the file to look at (annotation or image) and what happened,
-    e.g. ``("labels.csv", "line 7: xmin 0.8 >= xmax 0.3; object dropped")``."""
-
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
-
-
-class DetectionData:
+class DetectionData(AnnotatedImages[DetectionSample]):
     """Images with boxes and labels, plus the class names (``label_names[i]`` names label ``i``).
 
     Build one with `from_pascal_voc`, `from_csv` or `from_coco` (or from `DetectionSample` s); divide it
@@ -81,9 +74,7 @@ class DetectionData:
                     f"{sample.path}: labels {np.unique(sample.labels).tolist()} are not all in "
                     f"0..{len(names) - 1} (indices into label_names {names})"
                 )
-        self._samples = list(samples)
-        self._label_names = names
-        self._skipped: list[SkippedAnnotation] = []
+        super().__init__(samples, names)
         self._clipped: list[SkippedAnnotation] = []
 
     # -- loaders ------------------------------------------------------------------------------------------
@@ -180,42 +171,10 @@ class DetectionData:
 
     # -- views --------------------------------------------------------------------------------------------
 
-    def __len__(self) -> int:
-        return len(self._samples)
-
-    def __getitem__(self, index: int) -> DetectionSample:
-        return self._samples[index]
-
-    def __iter__(self) -> Iterator[DetectionSample]:
-        return iter(self._samples)
-
-    @property
-    def size(self) -> int:
-        """Number of images (Model Maker's name for ``len``)."""
-        return len(self._samples)
-
-    @property
-    def samples(self) -> list[DetectionSample]:
-        return list(self._samples)
-
-    @property
-    def label_names(self) -> list[str]:
-        """Class names; label ``i`` is ``label_names[i]``."""
-        return list(self._label_names)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self._label_names)
-
     @property
     def label_map(self) -> dict[int, str]:
         """Model Maker's form of the class names: ``{1: label_names[0], 2: ...}`` (0 is the background)."""
         return {index + 1: name for index, name in enumerate(self._label_names)}
-
-    @property
-    def skipped(self) -> list[SkippedAnnotation]:
-        """Images and objects the loader left out, each with the file and the reason, in reading order."""
-        return list(self._skipped)
 
     @property
     def clipped(self) -> list[SkippedAnnotation]:
@@ -233,25 +192,6 @@ class DetectionData:
         shown = ", ".join(map(repr, self._label_names[:5])) + (", ..." if self.num_classes > 5 else "")
         skipped = f", skipped={len(self._skipped)}" if self._skipped else ""
         return f"DetectionData(size={len(self)}, objects={objects}, labels=[{shown}]{skipped})"
-
-    # -- splitting ----------------------------------------------------------------------------------------
-
-    def split(self, fraction: float, seed: int = 0) -> tuple[DetectionData, DetectionData]:
-        """(first, rest): ``fraction`` of the images (rounded to the nearest image) drawn with ``seed`` in
-        ``first``, the others in ``rest``; both keep this dataset's order and its ``label_names``. The same
-        seed gives the same parts."""
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-            raise ValueError(
-                f"split: fraction must be between 0 and 1, exclusive, got {fraction!r}; e.g. 0.8 puts 80% of "
-                "the images in the first part"
-            )
-        take = int(np.floor(fraction * len(self) + 0.5))
-        chosen = np.zeros(len(self), dtype=bool)
-        chosen[np.random.default_rng(seed).permutation(len(self))[:take]] = True
-        return self._subset(np.flatnonzero(chosen)), self._subset(np.flatnonzero(~chosen))
-
-    def _subset(self, indices: np.ndarray) -> DetectionData:
-        return type(self)([self._samples[i] for i in indices], self._label_names)
 
     # -- evaluation ---------------------------------------------------------------------------------------
 

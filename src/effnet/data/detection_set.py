@@ -11,10 +11,7 @@ background pixel or coin was seen in training.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from effnet.data.detection import DetectionData
-from effnet.validation import check_integer
+from effnet.data.set_folders import set_settings, write_set_folder
 
 # The 24 coins of scikit-image's `coins`, row by row (left, top, right, bottom).
 # fmt: off
@@ -81,56 +78,28 @@ def write_detection_set(
     bytes. The set is written to a temporary folder and moved into place when complete; when ``out_dir``
     already holds a set written with the same arguments it is returned as it is. Needs scikit-image.
     """
-    for name, value, minimum in (
-        ("train", train, 0),
-        ("test", test, 0),
-        ("seed", seed, 0),
-        ("max_objects", max_objects, 0),
-    ):
-        check_integer(name, value, minimum)
-    check_integer("image_size", image_size, 64)
-    check_integer("jpeg_quality", jpeg_quality, 1)
-    if train + test == 0:
-        raise ValueError("write_detection_set: train and test are both 0; ask for at least one image")
-    out = Path(out_dir)
-    settings = {
-        "train": train, "test": test, "seed": seed, "image_size": image_size, "max_objects": max_objects,
-        "jpeg_quality": jpeg_quality, "labels": list(LABEL_NAMES),
-    }  # fmt: skip
-    if out.exists():
-        manifest = out / _MANIFEST
-        if manifest.is_file() and json.loads(manifest.read_text()) == settings:
-            return out
-        if not out.is_dir() or any(out.iterdir()):
-            raise FileExistsError(
-                f"{out}: exists and is not a detection set written with these arguments; choose a new folder "
-                "or remove this one"
-            )
-    sources = load_sources()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
+    settings = set_settings(
+        "write_detection_set", train, test, seed, image_size, max_objects, jpeg_quality, LABEL_NAMES
+    )
+
+    def fill(folder: Path) -> None:
+        sources = load_sources()
         labels_text = "".join(f"{name}\n" for name in LABEL_NAMES)
-        (staging / "label_map.txt").write_text(labels_text)
+        (folder / "label_map.txt").write_text(labels_text)
         for split in ("train", "test"):
-            (staging / split / "images").mkdir(parents=True)
-            (staging / split / "annotations").mkdir()
-            (staging / split / "label_map.txt").write_text(labels_text)
+            (folder / split / "images").mkdir(parents=True)
+            (folder / split / "annotations").mkdir()
+            (folder / split / "label_map.txt").write_text(labels_text)
             count = train if split == "train" else test
             generated = iter_detection_images(split, count, seed, image_size, max_objects, sources)
             for index, (image, boxes, labels) in enumerate(generated):
                 name = f"{index:05d}"
-                image.save(staging / split / "images" / f"{name}.jpg", quality=jpeg_quality)
+                image.save(folder / split / "images" / f"{name}.jpg", quality=jpeg_quality)
                 _write_voc(
-                    staging / split / "annotations" / f"{name}.xml", f"{name}.jpg", image_size, boxes, labels
+                    folder / split / "annotations" / f"{name}.xml", f"{name}.jpg", image_size, boxes, labels
                 )
-        (staging / _MANIFEST).write_text(json.dumps(settings, indent=1) + "\n")
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return out
+
+    return write_set_folder(out_dir, settings, _MANIFEST, "detection", fill)
 
 
 def load_detection_set(out_dir: str | os.PathLike) -> tuple[DetectionData, DetectionData]:

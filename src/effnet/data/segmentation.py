@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from effnet.data.annotated import AnnotatedImages, SkippedAnnotation
 from effnet.data.annotation_checks import displayed_size
-from effnet.data.detection import SkippedAnnotation
 from effnet.data.images import has_image_extension
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ class SegmentationSample:
         return read_mask(self.mask_path)
 
 
-class SegmentationData:
+class SegmentationData(AnnotatedImages[SegmentationSample]):
     """Images with index masks, plus the class names (``label_names[i]`` names mask value ``i``; 255 is
     ignored). Build one with `from_folder`; divide it with `split`. Also ``image_segmenter.DataLoader``."""
 
@@ -172,9 +172,7 @@ class SegmentationData:
             raise ValueError(
                 f"at most {IGNORE_INDEX} classes fit uint8 masks (255 is ignore); got {len(names)}"
             )
-        self._samples = list(samples)
-        self._label_names = names
-        self._skipped: list[SkippedAnnotation] = []
+        super().__init__(samples, names)
 
     @classmethod
     def from_folder(
@@ -245,56 +243,10 @@ class SegmentationData:
 
     # -- views --------------------------------------------------------------------------------------------
 
-    def __len__(self) -> int:
-        return len(self._samples)
-
-    def __getitem__(self, index: int) -> SegmentationSample:
-        return self._samples[index]
-
-    def __iter__(self) -> Iterator[SegmentationSample]:
-        return iter(self._samples)
-
-    @property
-    def size(self) -> int:
-        return len(self._samples)
-
-    @property
-    def samples(self) -> list[SegmentationSample]:
-        return list(self._samples)
-
-    @property
-    def label_names(self) -> list[str]:
-        return list(self._label_names)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self._label_names)
-
-    @property
-    def skipped(self) -> list[SkippedAnnotation]:
-        """Images and masks the loader left out, each with the file and the reason, in reading order."""
-        return list(self._skipped)
-
     def __repr__(self) -> str:
         skipped = f", skipped={len(self._skipped)}" if self._skipped else ""
         shown = ", ".join(map(repr, self._label_names[:6])) + (", ..." if self.num_classes > 6 else "")
         return f"SegmentationData(size={len(self)}, labels=[{shown}]{skipped})"
-
-    def split(self, fraction: float, seed: int = 0) -> tuple[SegmentationData, SegmentationData]:
-        """(first, rest): ``fraction`` of the images drawn with ``seed`` in ``first``, the others in ``rest``,
-        both in this dataset's order with its ``label_names``."""
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-            raise ValueError(
-                f"split: fraction must be between 0 and 1, exclusive, got {fraction!r}; e.g. 0.8 puts 80% of "
-                "the images in the first part"
-            )
-        take = int(np.floor(fraction * len(self) + 0.5))
-        chosen = np.zeros(len(self), dtype=bool)
-        chosen[np.random.default_rng(seed).permutation(len(self))[:take]] = True
-        return self._subset(np.flatnonzero(chosen)), self._subset(np.flatnonzero(~chosen))
-
-    def _subset(self, indices: np.ndarray) -> SegmentationData:
-        return type(self)([self._samples[i] for i in indices], self._label_names)
 
 
 def _check_pair(image_path: Path, mask_path: Path, num_classes: int) -> tuple[int, int] | SkippedAnnotation:

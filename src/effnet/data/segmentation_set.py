@@ -9,10 +9,7 @@ Masks are Pascal VOC palette PNGs: 0 background, 1..5 the classes of `LABEL_NAME
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from effnet.data import detection_set
 from effnet.data.segmentation import SegmentationData, write_mask
-from effnet.validation import check_integer
+from effnet.data.set_folders import set_settings, write_set_folder
 
 LABEL_NAMES: tuple[str, ...] = ("background", *detection_set.LABEL_NAMES)
 _MANIFEST = "segmentation_set.json"
@@ -48,46 +45,22 @@ def write_segmentation_set(
     temporary folder and moved into place when complete, and a folder holding a set written with the same
     arguments is returned as it is. Needs scikit-image.
     """
-    for name, value, minimum in (("train", train, 0), ("test", test, 0), ("seed", seed, 0)):
-        check_integer(name, value, minimum)
-    check_integer("max_objects", max_objects, 0)
-    check_integer("image_size", image_size, 64)
-    check_integer("jpeg_quality", jpeg_quality, 1)
-    if train + test == 0:
-        raise ValueError("write_segmentation_set: train and test are both 0; ask for at least one image")
-    out = Path(out_dir)
-    settings = {
-        "train": train, "test": test, "seed": seed, "image_size": image_size, "max_objects": max_objects,
-        "jpeg_quality": jpeg_quality, "labels": list(LABEL_NAMES),
-    }  # fmt: skip
-    if out.exists():
-        manifest = out / _MANIFEST
-        if manifest.is_file() and json.loads(manifest.read_text()) == settings:
-            return out
-        if not out.is_dir() or any(out.iterdir()):
-            raise FileExistsError(
-                f"{out}: exists and is not a segmentation set written with these arguments; choose a new "
-                "folder or remove this one"
-            )
-    sources = detection_set.load_sources()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
-        (staging / "label_map.txt").write_text("".join(f"{name}\n" for name in LABEL_NAMES))
+    settings = set_settings(
+        "write_segmentation_set", train, test, seed, image_size, max_objects, jpeg_quality, LABEL_NAMES
+    )
+
+    def fill(folder: Path) -> None:
+        sources = detection_set.load_sources()
+        (folder / "label_map.txt").write_text("".join(f"{name}\n" for name in LABEL_NAMES))
         for split, count in (("train", train), ("test", test)):
-            (staging / split / "images").mkdir(parents=True)
-            (staging / split / "masks").mkdir()
+            (folder / split / "images").mkdir(parents=True)
+            (folder / split / "masks").mkdir()
             generated = iter_segmentation_images(split, count, seed, image_size, max_objects, sources)
             for index, (image, mask) in enumerate(generated):
-                image.save(staging / split / "images" / f"{index:05d}.jpg", quality=jpeg_quality)
-                write_mask(staging / split / "masks" / f"{index:05d}.png", mask)
-        (staging / _MANIFEST).write_text(json.dumps(settings, indent=1) + "\n")
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return out
+                image.save(folder / split / "images" / f"{index:05d}.jpg", quality=jpeg_quality)
+                write_mask(folder / split / "masks" / f"{index:05d}.png", mask)
+
+    return write_set_folder(out_dir, settings, _MANIFEST, "segmentation", fill)
 
 
 def load_segmentation_set(out_dir: str | os.PathLike) -> tuple[SegmentationData, SegmentationData]:

@@ -22,3 +22,12 @@ def split_data(data: Any, val_split: float, test_split: float, seed: int) -> tup
     if val_split > 0:
         train, validation = train.split(1 - val_split / (1 - test_split), seed=seed + 1)
     return train, validation, test
+
+
+def split_validation(train: Any, test: Any, val_split: float, seed: int) -> tuple[Any, Any, Any]:
+    """(train, validation or None, test) of a set that comes with its own test part: ``val_split`` of
+    ``train`` for validation."""
+    validation = None
+    if val_split > 0:
+        train, validation = train.split(1 - val_split, seed=seed)
+    return train, validation, test

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from effnet.data.splits import split_data
+from effnet.data.splits import split_data, split_validation
 
 
 def is_segmentation_data(path: str | os.PathLike) -> bool:
@@ -41,10 +41,7 @@ def load_segmentation_data(
     if (path / "train" / "masks").is_dir():
         train = _folder(path / "train", path)
         test = _folder(path / "test", path) if (path / "test" / "masks").is_dir() else None
-        validation = None
-        if val_split > 0:
-            train, validation = train.split(1 - val_split, seed=seed)
-        return train, validation, test
+        return split_validation(train, test, val_split, seed)
     return split_data(_folder(path, path), val_split, test_split, seed)
 
 

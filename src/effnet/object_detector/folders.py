@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from effnet.data.splits import split_data
+from effnet.data.splits import split_data, split_validation
 
 LABEL_MAPS = ("label_map.txt", "label_map.json", "label_map.yaml", "label_map.yml", "label_map.pbtxt")
 
@@ -70,10 +70,7 @@ def load_detection_data(
         test = None
         if (path / "test" / "annotations").is_dir():
             test = _voc(path / "test", _label_map(path, path / "test"), path)
-        validation = None
-        if val_split > 0:
-            train, validation = train.split(1 - val_split, seed=seed)
-        return train, validation, (test if test is not None and len(test) else None)
+        return split_validation(train, test if test is not None and len(test) else None, val_split, seed)
     return split_data(_voc(path, _label_map(path), path), val_split, test_split, seed)
 
 
