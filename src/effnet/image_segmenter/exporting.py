@@ -14,11 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from effnet.checkpoint import write_text
 from effnet.export.checks import CHECK_IMAGES
+from effnet.export.task_files import export_task_files
 
 log = logging.getLogger(__name__)
-FORMATS = ("tflite", "onnx", "label", "saved_model", "checkpoint")
 MODEL_MAKER_OPTIONS = ("with_metadata", "export_metadata_json_file")
 CALIBRATION_IMAGES = 200  # int8: calibration + check images drawn from the training data
 
@@ -41,19 +40,6 @@ class SegmentationExport(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images).permute(0, 2, 3, 1)
-
-
-def _formats(export_format: str | Sequence[str] | None) -> list[str]:
-    if export_format is None:
-        return ["tflite", "label"]
-    names = [export_format] if isinstance(export_format, str) else list(export_format)
-    result = []
-    for name in names:
-        name = str(getattr(name, "value", name)).lower().removeprefix("exportformat.")
-        if name not in FORMATS:
-            raise ValueError(f"export_format {name!r}: effnet writes {', '.join(FORMATS)}")
-        result.append("checkpoint" if name == "saved_model" else name)
-    return list(dict.fromkeys(result))
 
 
 def calibration_arrays(segmenter, data, limit: int = CALIBRATION_IMAGES) -> np.ndarray:
@@ -97,19 +83,11 @@ def _quantization(segmenter, quantization_config: Any, representative_data: Any,
     return quantization_config, arrays
 
 
-def export_segmenter(
-    segmenter,
-    export_dir: str | os.PathLike | None = None,
-    tflite_filename: str = "model.tflite",
-    label_filename: str = "labels.txt",
-    saved_model_filename: str = "saved_model",
-    export_format: str | Sequence[str] | None = None,
-    quantization_config: Any = "default",
-    onnx_filename: str = "model.onnx",
-    representative_data: Any = None,
-    **model_maker_options: Any,
-) -> dict[str, Path]:
-    """Write the exported files into ``export_dir``; returns ``{format: path}``.
+def export_segmenter(segmenter, *args: Any, **kwargs: Any) -> dict[str, Path]:
+    """Write the exported files into ``export_dir``; returns ``{format: path}``. The arguments are Model
+    Maker's (``export_dir``, ``tflite_filename``, ``label_filename``, ``saved_model_filename``,
+    ``export_format``, ``quantization_config``, ``onnx_filename``, ``representative_data``; see
+    `effnet.export.task_files.export_task_files`).
 
     ``export_format``: one of or a list of ``tflite``, ``onnx``, ``label``, ``saved_model`` / ``checkpoint``
     (the run folder); default tflite + label. ``quantization_config``: "default" or "int8" (int8 calibrated
@@ -117,29 +95,23 @@ def export_segmenter(
     `QuantizationConfig`. Each file holds the labels and preprocessing, outputs per-pixel logits [1, S, S, C]
     and was checked against PyTorch before it was moved into place (``path.check``: its pixel agreement).
     """
-    unknown = sorted(set(model_maker_options) - set(MODEL_MAKER_OPTIONS))
-    if unknown:
-        raise TypeError(f"export() got unknown arguments {unknown}")
     from effnet.export import export_onnx, export_tflite
 
-    formats = _formats(export_format)
-    folder = Path(export_dir) if export_dir is not None else Path.cwd()
-    folder.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
     wrapped = SegmentationExport(segmenter.network, segmenter.label_names)
-    for name in formats:
-        if name in ("tflite", "onnx"):
-            quantization, arrays = _quantization(segmenter, quantization_config, representative_data, name)
-            if name == "tflite":
-                written[name] = export_tflite(wrapped, folder / tflite_filename, quantization, arrays)
-            else:
-                written[name] = export_onnx(wrapped, folder / onnx_filename, quantization, arrays)
-        elif name == "label":
-            write_text(folder / label_filename, "\n".join(segmenter.label_names) + "\n")
-            written[name] = folder / label_filename
-        else:
-            written[name] = segmenter.save(folder / saved_model_filename)
-    return written
+
+    def write_model(name: str, path: Path, quantization_config: Any, representative_data: Any) -> Path:
+        quantization, arrays = _quantization(segmenter, quantization_config, representative_data, name)
+        export = export_tflite if name == "tflite" else export_onnx
+        return export(wrapped, path, quantization, arrays)
+
+    return export_task_files(
+        segmenter,
+        write_model,
+        *args,
+        accepted_options=MODEL_MAKER_OPTIONS,
+        saved_model_as="checkpoint",
+        **kwargs,
+    )
 
 
 def evaluate_exported(path: str | os.PathLike, data) -> dict[str, float]:
