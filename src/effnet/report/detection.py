@@ -12,19 +12,18 @@ Plain data in, as `effnet.object_detector` records it::
 
 from __future__ import annotations
 
-import datetime
 import math
 import os
 from collections.abc import Sequence
-from html import escape
 from pathlib import Path
 
 from matplotlib.patches import Rectangle
 from PIL import Image
 
+from effnet.report import dense_report
 from effnet.report.files import atomic_write_text, new_figure, png_path, save_figure
-from effnet.report.formatting import fixed, number_or_none
-from effnet.report.html import _CSS, _figure, _key_values, _section, _table
+from effnet.report.formatting import number_or_none
+from effnet.report.html import _figure
 
 REPORT = "report.html"
 CURVES = "training_curves.png"
@@ -47,62 +46,25 @@ _COLORS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f
 
 def per_class_ap(metrics: dict) -> list[tuple[str, float | None]]:
     """(label, AP) from the ``AP_/<label>`` keys, in the metrics' order (None: no ground truth)."""
-    rows = []
-    for key, value in metrics.items():
-        if key.startswith("AP_/"):
-            number = number_or_none(value)
-            rows.append((key[4:], None if number is None or number < 0 else number))
-    return rows
+    return dense_report.per_class_scores(metrics, "AP_/", lambda value: value < 0)
 
 
 def plot_detection_curves(history: Sequence[dict], path: str | os.PathLike) -> Path:
     """Training loss (total, class, box) and, with validation data, validation AP / AP50 per epoch."""
-    path = png_path(path)
-    figure = new_figure(10, 4)
-    if not history:
-        figure.text(0.5, 0.5, "no training history recorded", ha="center", va="center", fontsize=14)
-        return save_figure(figure, path)
-    epochs = [row.get("epoch", i + 1) for i, row in enumerate(history)]
-    loss_axes, ap_axes = figure.subplots(1, 2)
-    for key, label in (
-        ("train_loss", "train loss"),
-        ("train_class_loss", "class"),
-        ("train_box_loss", "box"),
-    ):
-        values = [number_or_none(row.get(key)) for row in history]
-        if any(v is not None for v in values):
-            loss_axes.plot(epochs, [math.nan if v is None else v for v in values], marker="o", label=label)
-    val_loss = [number_or_none(row.get("val_loss")) for row in history]
-    if any(v is not None for v in val_loss):
-        loss_axes.plot(epochs, [math.nan if v is None else v for v in val_loss], marker="s", label="val loss")
-    loss_axes.set(xlabel="epoch", title="loss")
-    loss_axes.legend()
-    plotted = False
-    for key, label in (("val_AP", "validation AP"), ("val_AP50", "validation AP50")):
-        values = [number_or_none(row.get(key)) for row in history]
-        if any(v is not None for v in values):
-            ap_axes.plot(epochs, [math.nan if v is None else v for v in values], marker="o", label=label)
-            plotted = True
-    if plotted:
-        ap_axes.set(xlabel="epoch", title="validation AP", ylim=(0, 1))
-        ap_axes.legend()
-    else:
-        ap_axes.axis("off")
-        ap_axes.text(0.5, 0.5, "no validation data", ha="center", va="center")
-    return save_figure(figure, path)
+    losses = (
+        ("train_loss", "train loss", "o"),
+        ("train_class_loss", "class", "o"),
+        ("train_box_loss", "box", "o"),
+        ("val_loss", "val loss", "s"),
+    )
+    scores = (("val_AP", "validation AP", "o"), ("val_AP50", "validation AP50", "o"))
+    return dense_report.plot_loss_and_scores(history, path, losses, scores, "loss", "validation AP")
 
 
 def plot_ap_per_class(metrics: dict, path: str | os.PathLike) -> Path:
     """Horizontal bars of AP (IoU 0.50:0.95) per class, weakest at the top."""
-    path = png_path(path)
     rows = sorted(per_class_ap(metrics), key=lambda item: -1.0 if item[1] is None else item[1], reverse=True)
-    figure = new_figure(6, 0.4 * max(len(rows), 2) + 1)
-    axes = figure.subplots()
-    axes.barh([label for label, _ in rows], [value or 0.0 for _, value in rows], color="#4363d8")
-    for position, (_, value) in enumerate(rows):
-        axes.text((value or 0.0) + 0.01, position, "n/a" if value is None else f"{value:.3f}", va="center")
-    axes.set(xlim=(0, 1.1), xlabel="AP (IoU 0.50:0.95)", title="AP per class")
-    return save_figure(figure, path)
+    return dense_report.plot_class_bars(rows, path, "AP (IoU 0.50:0.95)", "AP per class")
 
 
 def plot_detections(
@@ -152,39 +114,14 @@ def write_detection_report(
     plot_detection_curves(history, run_dir / CURVES)
     plot_ap_per_class(metrics, run_dir / AP_PER_CLASS)
     plot_detections(examples, label_names, run_dir / DETECTIONS)
-    model = run_info.get("model", "detector")
-    title = f"{model} on {run_info['dataset']}" if run_info.get("dataset") else str(model)
-    written = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     summary = [(f"{name} ({meaning})", _metric(metrics.get(name))) for name, meaning in METRIC_ROWS]
-    classes = [(label, "n/a" if ap is None else f"{ap:.3f}") for label, ap in per_class_ap(metrics)]
-    epochs = [
-        (
-            str(row.get("epoch")),
-            fixed(row.get("train_loss"), 4),
-            fixed(row.get("val_loss"), 4),
-            fixed(row.get("val_AP"), 3),
-            fixed(row.get("val_AP50"), 3),
-            fixed(row.get("seconds"), 1),
-        )
-        for row in history
-    ]
-    parts = [
-        f"<h1>{escape(title)}</h1>",
-        f'<p class="subtitle">effnet detection report, written {escape(written)}</p>',
-        '<div class="columns">',
-        _section("COCO metrics (test data)", _table([], summary, numeric={1}, css_class="summary"), level=2),
-        _section("Run", _key_values(run_info), level=2) if run_info else "",
-        "</div>",
+    sections = [
         "<h2>Training</h2>",
         _figure(CURVES, "Training loss (focal class loss + weighted box loss) and validation AP per epoch."),
-        _table(
-            ["epoch", "train loss", "val loss", "val AP", "val AP50", "seconds"],
-            epochs,
-            numeric=set(range(6)),
-        ),
+        dense_report.epoch_table(history, (("val_AP", "val AP"), ("val_AP50", "val AP50"))),
         "<h2>AP per class</h2>",
         '<div class="columns">',
-        _table(["class", "AP"], classes, numeric={1}),
+        dense_report.class_table("AP", per_class_ap(metrics)),
         _figure(AP_PER_CLASS, "COCO AP (IoU 0.50:0.95) of each class; n/a: no box of it in the test data."),
         "</div>",
         "<h2>Detections</h2>",
@@ -194,12 +131,8 @@ def write_detection_report(
             "over the true boxes (dashed).",
         ),
     ]
-    body = "\n".join(part for part in parts if part)
-    page = (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{escape(title)}: effnet report</title>\n<style>{_CSS}</style>\n</head>\n"
-        f"<body>\n{body}\n</body>\n</html>\n"
+    page = dense_report.render_dense_report(
+        run_info, "detector", "detection", "COCO metrics (test data)", summary, sections
     )
     return atomic_write_text(run_dir / REPORT, page)
 

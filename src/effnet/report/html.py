@@ -109,7 +109,12 @@ def render_report(
         "<h2>Misclassified images</h2>",
         _misclassified_section(misclassified),
     ]
-    body = "\n".join(part for part in sections if part)
+    return html_page(title, sections)
+
+
+def html_page(title: str, parts: Iterable[str]) -> str:
+    """A whole report page: ``parts`` (HTML, empty ones left out) under ``title``, with the reports' CSS."""
+    body = "\n".join(part for part in parts if part)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
