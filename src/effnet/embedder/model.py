@@ -26,13 +26,13 @@ from effnet.models.embedding import BN_EPS, EmbeddingNet
 from effnet.run_lock import run_lock
 from effnet.training.control import sigterm_as_interrupt
 from effnet.training.options import RunOptions
+from effnet.training.run_folder import CONFIG_FILE, HISTORY_FILE, WEIGHTS_FILE
 from effnet.weights.load import load_run_weights
 
 if TYPE_CHECKING:
     from effnet.export.quantization import QuantizationConfig
 
 log = logging.getLogger(__name__)
-WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE = "model.safetensors", "config.json", "history.json"
 FORMAT = "effnet.embedder/1"
 
 

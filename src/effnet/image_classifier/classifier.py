@@ -40,17 +40,12 @@ from effnet.models.spec import config_from_dict, config_to_dict
 from effnet.run_lock import run_lock
 from effnet.training.checkpoints import StepCheckpoints
 from effnet.training.control import sigterm_as_interrupt, single_thread
+from effnet.training.run_folder import CONFIG_FILE, HISTORY_FILE, LABELS_FILE, WEIGHTS_FILE
 from effnet.training.schedule import epoch_seed
 from effnet.weights.load import METADATA_KEY, load_run_weights
 
 log = logging.getLogger(__name__)
 FORMAT = "effnet.image_classifier/1"
-WEIGHTS_FILE, LABELS_FILE, CONFIG_FILE, HISTORY_FILE = (
-    "model.safetensors",
-    "labels.txt",
-    "config.json",
-    "history.json",
-)
 
 
 class ImageClassifier:

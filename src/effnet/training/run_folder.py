@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -11,11 +12,30 @@ from effnet import distributed
 from effnet.run_lock import run_lock
 from effnet.training.checkpoints import FOLDER, LEGACY_FILE
 
+# the files of a finished run, as every task's ``save`` writes them: the weights, the class names (one per
+# line), how to rebuild the network, and the epochs' history
+WEIGHTS_FILE, LABELS_FILE, CONFIG_FILE, HISTORY_FILE = (
+    "model.safetensors",
+    "labels.txt",
+    "config.json",
+    "history.json",
+)
+
 
 def holds_run(folder: str | Path) -> bool:
     """Whether ``folder`` holds a run, finished (config.json) or not (checkpoints)."""
     folder = Path(folder)
-    return any((folder / name).exists() for name in (FOLDER, LEGACY_FILE, "config.json"))
+    return any((folder / name).exists() for name in (FOLDER, LEGACY_FILE, CONFIG_FILE))
+
+
+def holds_run_of(folder: str | Path, run_format: str) -> bool:
+    """Whether ``folder`` holds a finished run whose config.json says ``"format": run_format`` (a missing or
+    unreadable config.json: no)."""
+    try:
+        config = json.loads((Path(folder) / CONFIG_FILE).read_text(encoding="utf-8"))
+        return config.get("format") == run_format
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def prepare_run_folder(
