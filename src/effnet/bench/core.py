@@ -294,10 +294,10 @@ def _run_model(run_dir: Path, resolution: int | None) -> BenchModel:
         raise FileNotFoundError(
             f"--run: {run_dir} is not a folder; pass a run folder written by `effnet train`"
         )
-    from effnet.image_segmenter.segmenter import CONFIG_FILE, FORMAT
+    from effnet.image_segmenter.segmenter import FORMAT
+    from effnet.training.run_folder import holds_run_of
 
-    config = run_dir / CONFIG_FILE
-    if config.is_file() and json.loads(config.read_text(encoding="utf-8")).get("format") == FORMAT:
+    if holds_run_of(run_dir, FORMAT):
         return _segmenter_run_model(run_dir, resolution)
     classifier = load(run_dir)
     network = classifier.network.eval()

@@ -155,12 +155,10 @@ def _configured(
 
 
 def _is_embedder_run(run: Path) -> bool:
-    from effnet.embedder.model import CONFIG_FILE, FORMAT
+    from effnet.embedder.model import FORMAT
+    from effnet.training.run_folder import holds_run_of
 
-    try:
-        return json.loads((run / CONFIG_FILE).read_text()).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
+    return holds_run_of(run, FORMAT)
 
 
 def _export_embedder(args: argparse.Namespace, run: Path, formats: list[str], out: Path) -> int:
