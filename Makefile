@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # pytest-xdist workers for `make test` and `make test-fast`: one per core of the project's 2-core machines.
 TEST_WORKERS ?= 2
 
-.PHONY: setup demo test test-fast emulator rknn-env lint format clean
+.PHONY: setup demo test test-fast emulator rknn-env rknn-env-or-skip lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -62,11 +62,15 @@ $(RKNN_STAMP): Makefile
 
 rknn-env: $(RKNN_STAMP)
 
-# The full suite, what CI runs (slow tests included), with the 15 slowest tests printed.
-# The .rknn tests need rknn-toolkit2's environment; where PyPI cannot be reached they are skipped, and say so.
-test: setup emulator
+rknn-env-or-skip:
 	@$(MAKE) --no-print-directory rknn-env || \
 	  echo "rknn-toolkit2 not installed (make rknn-env failed): the .rknn tests will be skipped"
+
+# The full suite, what CI runs (slow tests included), with the 15 slowest tests printed.
+# The .rknn tests need rknn-toolkit2's environment; where PyPI cannot be reached they are skipped, and say so.
+# The three installs are independent: they run side by side.
+test:
+	@$(MAKE) --no-print-directory -j3 setup emulator rknn-env-or-skip
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15

@@ -17,13 +17,62 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 @pytest.fixture(autouse=True)
-def _deterministic(request):
+def _deterministic():
     torch.manual_seed(0)
-    conversions = sys.modules.get("effnet.export.conversions")
-    if conversions is not None and "monkeypatch" in request.fixturenames:
-        # a test that patches the export's internals must see them run, not a conversion kept from before
-        conversions.CONVERSIONS.clear()
+
+
+# Code a conversion or quantization runs: a test that patches something of these must see its patch run, not
+# a file `effnet.export.conversions` kept from before, and must leave no file made under its patch behind.
+_EXPORT_CODE = ("effnet", "torch", "onnx", "onnxruntime", "onnxscript", "litert_torch", "ai_edge", "numpy")
+
+
+def _module_of(target) -> str:
+    if isinstance(target, str):
+        return target
+    if isinstance(target, type(sys)):
+        return target.__name__
+    return getattr(target, "__module__", None) or type(target).__module__
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_conversions(tmp_path_factory):
+    """One conversion cache folder (`effnet.export.conversions`) for the whole run: both pytest-xdist
+    workers and the effnet processes tests start convert a network once."""
+    from effnet.export import conversions
+
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "conversions"
+    folder.mkdir(exist_ok=True)
+    os.environ[conversions.FOLDER_VARIABLE] = str(folder)
+    conversions.CONVERSIONS.folder = folder
     yield
+    del os.environ[conversions.FOLDER_VARIABLE]
+    conversions.CONVERSIONS.folder = None
+
+
+@pytest.fixture
+def monkeypatch(monkeypatch, _shared_conversions):
+    """pytest's monkeypatch; while it patches export code (`_EXPORT_CODE`) the test has a conversion cache
+    of its own: empty, and not shared with other tests or processes."""
+    from effnet.export.conversions import CONVERSIONS
+
+    shared = CONVERSIONS.folder
+
+    def watching(method):
+        def patch(target, *args, **kwargs):
+            if CONVERSIONS.folder is not None and _module_of(target).split(".")[0].startswith(_EXPORT_CODE):
+                CONVERSIONS.clear()
+                CONVERSIONS.folder = None
+            return method(target, *args, **kwargs)
+
+        return patch
+
+    monkeypatch.setattr(monkeypatch, "setattr", watching(monkeypatch.setattr))
+    monkeypatch.setattr(monkeypatch, "delattr", watching(monkeypatch.delattr))
+    yield monkeypatch
+    if CONVERSIONS.folder is None:
+        CONVERSIONS.clear()
+        CONVERSIONS.folder = shared
 
 
 @pytest.fixture(scope="module")

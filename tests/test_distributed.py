@@ -71,6 +71,7 @@ def test_global_batch_sampler_shares_each_batch_without_duplicates():
         GlobalBatchSampler(70, 10, world_size=4)
 
 
+@pytest.mark.slow  # several effnet processes
 def test_torchrun_two_processes_match_one_process(digits, tmp_path):
     """DDP on 2 CPU processes (gloo) with the same global batch ends with the single process's weights."""
     args = [str(digits), *TINY, "--epochs", "1", "--batch-size", "16", "--freeze-bn", "yes"]
@@ -85,6 +86,7 @@ def test_torchrun_two_processes_match_one_process(digits, tmp_path):
     assert not torch.equal(start["stem.conv.weight"], initial["stem.conv.weight"])  # it did train
 
 
+@pytest.mark.slow  # several effnet processes
 def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(digits, tmp_path):
     """A run stopped mid-epoch, deterministically: EFFNET_STOP_AFTER_STEP=6 stops it after step 6 of 8 (epoch
     2, step 2) as SIGTERM would (a step checkpoint, exit 130), whatever the machine's speed; --resume ends
@@ -194,6 +196,7 @@ def test_bf16_autocast_trains_on_cpu_and_fp16_needs_cuda(digits, tmp_path, monke
             )
 
 
+@pytest.mark.slow  # several effnet processes
 def test_embed_train_under_torchrun_matches_one_process(tmp_path):
     """embed-train: DDP over the network and the ArcFace centres on 2 CPU processes equals 1 process with
     the same global batch (all BatchNorm frozen; rank 0 validates on held-out identities)."""

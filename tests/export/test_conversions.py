@@ -62,6 +62,31 @@ def test_the_cache_converts_once_and_copies_after(tmp_path):
     assert calls == ["a", "c", "d", "e"]
 
 
+def test_processes_sharing_a_folder_convert_once(tmp_path):
+    """Two caches on one folder (two processes of a job): what one converted, the other copies, even after
+    it forgot it in memory; a conversion that failed leaves nothing in the folder."""
+    folder, calls = tmp_path / "shared", []
+
+    def convert(network, file):
+        calls.append(file.name)
+        file.write_bytes(b"converted")
+
+    first, second = ConversionCache(folder=folder), ConversionCache(folder=folder)
+    first.convert(tiny(), tmp_path / "a", convert, "onnx")
+    second.convert(tiny(), tmp_path / "b", convert, "onnx")
+    second.clear()
+    second.convert(tiny(), tmp_path / "c", convert, "onnx")
+    assert calls == ["a"] and (tmp_path / "c").read_bytes() == b"converted"
+    assert [path.name for path in folder.iterdir()] == [fingerprint(tiny(), "onnx")]
+
+    def fail(network, file):
+        raise RuntimeError("conversion failed")
+
+    with pytest.raises(RuntimeError):
+        first.convert(tiny(), tmp_path / "d", fail, "tflite")
+    assert len(list(folder.iterdir())) == 1
+
+
 def test_a_failed_conversion_is_not_kept(tmp_path):
     cache = ConversionCache()
 

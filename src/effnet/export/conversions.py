@@ -5,12 +5,17 @@ same export asked for twice quantizes once.
 A conversion (`litert_torch.convert`, `torch.onnx.export`) reads only the network's modules, their
 settings, weights and buffers, and the input shape; `fingerprint` hashes exactly those. A network it
 cannot vouch for (forward hooks, a setting it cannot hash) gets no fingerprint and is always converted.
+
+``EFFNET_CONVERSION_CACHE=FOLDER`` also keeps them in FOLDER (one file a conversion, never pruned), shared by
+the processes of one job: the workers of a test run, a sweep's exports. A folder holds the conversions of
+one effnet, torch and converter version; give each job its own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -20,7 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
-MAX_FILES = 4  # converted files kept per process (the most recent ones)
+from effnet.checkpoint import atomic_path
+
+FOLDER_VARIABLE = "EFFNET_CONVERSION_CACHE"
+MAX_FILES = 16  # converted files kept per process (the most recent ones)
 MAX_BYTES = 256 * 2**20  # and at most this many bytes in all
 
 _SCALARS = (bool, int, float, str, bytes, type(None))
@@ -97,10 +105,14 @@ def _update(digest, value) -> None:
 
 
 class ConversionCache:
-    """The bytes of recently converted files, by fingerprint (least recently used dropped first)."""
+    """The bytes of recently converted files, by fingerprint (least recently used dropped first); with a
+    ``folder``, also every file there, shared with other processes."""
 
-    def __init__(self, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(
+        self, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES, folder: str | Path | None = None
+    ) -> None:
         self.max_files, self.max_bytes = max_files, max_bytes
+        self.folder = Path(folder) if folder else None
         self._files: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -136,9 +148,18 @@ class ConversionCache:
             kept = self._files.get(key)
             if kept is not None:
                 self._files.move_to_end(key)
-            return kept
+                return kept
+        shared = self.folder / key if self.folder is not None else None
+        if shared is None or not shared.is_file():
+            return None
+        kept = shared.read_bytes()
+        self._put(key, kept, share=False)
+        return kept
 
-    def _put(self, key: str, content: bytes) -> None:
+    def _put(self, key: str, content: bytes, share: bool = True) -> None:
+        if share and self.folder is not None:
+            with atomic_path(self.folder / key) as tmp:
+                tmp.write_bytes(content)
         if len(content) > self.max_bytes:
             return
         with self._lock:
@@ -151,4 +172,4 @@ class ConversionCache:
             self._files.clear()
 
 
-CONVERSIONS = ConversionCache()
+CONVERSIONS = ConversionCache(folder=os.environ.get(FOLDER_VARIABLE))

@@ -6,11 +6,12 @@ spread over every layer; see benchmarks/quantized_embeddings.py), the model itse
 whose rounded version behaves like the float original. `quantization_finetune` simulates the exporters'
 integer arithmetic in PyTorch and fine-tunes a copy of the model through it, distilling from the
 original: the copy's fake-quantized outputs are pulled towards the float model's (cosine similarity for an
-embedding model, KL divergence for a classifier). The exporters then calibrate and quantize the
-fine-tuned copy as usual, without bias correction (it would pull the layers back to the float model's
-means), and the exported file is compared with the *original* float model. On trained digit embedders it
-took int8 gdc / flatten heads from 0.976-0.989 to 0.984-0.987 cosine, and int16 ones from 0.982-0.990 to
-0.995-0.996 (README, "int8 and int16 embeddings").
+embedding model, KL divergence for a classifier and, per pixel, a segmenter; for a detector, binary cross
+entropy to the float model's class probabilities plus the squared difference of the box deltas). The
+exporters then calibrate and quantize the fine-tuned copy as usual, without bias correction (it would pull the
+layers back to the float model's means), and the exported file is compared with the *original* float model. On
+trained digit embedders it took int8 gdc / flatten heads from 0.976-0.989 to 0.984-0.987 cosine, and int16
+ones from 0.982-0.990 to 0.995-0.996 (README, "int8 and int16 embeddings").
 
 The simulation follows what ONNX Runtime's QDQ quantizer and ai-edge-quantizer build, so that what the
 fine-tuning sees is what the file computes:
@@ -34,6 +35,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -118,12 +120,16 @@ class QuantizationSimulation:
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self._weights: list[nn.Module] = []
 
+        self._calibrating = False
+
         def quantizer(fixed: tuple[float, float] | None = None) -> _ActivationQuantizer:
+            # one made during calibration (an output first seen then) observes from the start
             self._quantizers.append(_ActivationQuantizer(levels, fixed))
+            self._quantizers[-1].observing = self._calibrating
             return self._quantizers[-1]
 
         self._on_input(network, quantizer(input_range(network.preprocessing)))
-        self._on_output(network, quantizer())
+        self._on_outputs(network, quantizer)
         for module in network.modules():
             # a conv + BN + activation, a residual sum, a squeeze-excite product
             residual = isinstance(module, Block) and module.has_skip
@@ -148,6 +154,23 @@ class QuantizationSimulation:
     def _on_output(self, module: nn.Module, quantize: _ActivationQuantizer) -> None:
         self._handles.append(module.register_forward_hook(lambda _module, _inputs, out: quantize(out)))
 
+    def _on_outputs(self, network: nn.Module, quantizer: Callable[[], _ActivationQuantizer]) -> None:
+        """Quantize what ``network`` returns: its tensor, or each tensor of a tuple (a detector's class
+        logits and box deltas are two outputs of the file, each with its own range)."""
+        quantizers: list[_ActivationQuantizer] = []
+
+        def hook(_module, _inputs, out):
+            if isinstance(out, torch.Tensor):
+                outputs, single = (out,), True
+            else:
+                outputs, single = tuple(out), False
+            while len(quantizers) < len(outputs):
+                quantizers.append(quantizer())
+            quantized = tuple(quantize(x) for quantize, x in zip(quantizers, outputs, strict=False))
+            return quantized[0] if single else quantized
+
+        self._handles.append(network.register_forward_hook(hook))
+
     @torch.no_grad()
     def calibrate(self, images: torch.Tensor, batch_size: int) -> None:
         """Activation ranges: min / max of the float network (weights unrounded, as the exporters calibrate)
@@ -155,11 +178,13 @@ class QuantizationSimulation:
         for quantize in self._quantizers:
             quantize.reset()
             quantize.observing = True
+        self._calibrating = True
         try:
             self._round_weights(False)
             for start in range(0, len(images), batch_size):
                 self.network(images[start : start + batch_size])
         finally:
+            self._calibrating = False
             self._round_weights(True)
             for quantize in self._quantizers:
                 quantize.observing = False
@@ -276,9 +301,18 @@ def network_to_quantize(
 _LAST_PREPARED: dict[str, nn.Module] = {}
 
 
-def _distillation_loss(outputs: torch.Tensor, targets: torch.Tensor, embedding: bool) -> torch.Tensor:
+def _distillation_loss(outputs, targets, embedding: bool) -> torch.Tensor:
+    """How far the student's ``outputs`` are from the float model's ``targets``: 1 - cosine for embeddings;
+    a detector's (class logits, box deltas): binary cross entropy to the float class probabilities plus the
+    squared box-delta difference; class logits, [N, C] or per pixel [N, C, H, W]: KL divergence."""
+    if not isinstance(outputs, torch.Tensor):
+        (class_logits, boxes), (class_targets, box_targets) = outputs, targets
+        classes = F.binary_cross_entropy_with_logits(class_logits, torch.sigmoid(class_targets))
+        return classes + F.mse_loss(boxes, box_targets)
     if embedding:
         return 1.0 - F.cosine_similarity(outputs.flatten(1), targets.flatten(1)).mean()
+    if outputs.dim() == 4:  # a segmenter: a class distribution per pixel
+        outputs, targets = (x.movedim(1, -1).flatten(0, 2) for x in (outputs, targets))
     return F.kl_div(
         F.log_softmax(outputs, -1), F.log_softmax(targets, -1), log_target=True, reduction="batchmean"
     )

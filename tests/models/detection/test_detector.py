@@ -111,7 +111,9 @@ def test_create_detector_without_weights_is_pretrained_weights_error(monkeypatch
     assert effnet.create_detector("ssdlite_mobilenet_v3_large", 3, pretrained_backbone=False, input_size=64)
 
 
-@pytest.mark.parametrize("name", ["efficientdet_lite0", "ssdlite_mobilenet_v3_small"])
+@pytest.mark.parametrize(
+    "name", [pytest.param("efficientdet_lite0", marks=pytest.mark.slow), "ssdlite_mobilenet_v3_small"]
+)
 def test_exports_to_onnx_with_the_same_outputs(name, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
