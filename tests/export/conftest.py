@@ -131,7 +131,7 @@ def reuse_onnx_conversion(monkeypatch, onnx_float_file):
 SIZE = 64  # the embedder tests' input size
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def photo_arrays(photo_crops, test_photo_crops):
     """96 crops of the calibration photos (calibration and fine-tuning), 32 of the test photos (held out)."""
     from effnet.data.transforms import EvalTransform
@@ -144,10 +144,10 @@ def photo_arrays(photo_crops, test_photo_crops):
     return calibration, held_out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def gdc_embedder(photo_arrays):
     """A pretrained Lite0 with a gdc head (128-d) whose BatchNorm statistics come from the calibration
-    images: the head type that loses most in int8."""
+    images: the head type that loses most in int8. Shared by the tests: none may change it."""
     torch.manual_seed(0)
     # arcface_torch's head eps (1e-5, not the default 1e-3): a head that multiplies near-constant channels
     # by up to 316, the hard case the int8 tests are about
@@ -161,6 +161,20 @@ def gdc_embedder(photo_arrays):
     with torch.no_grad():
         model(torch.from_numpy(photo_arrays[0]))
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def gdc_int8_tflite(gdc_embedder, photo_arrays, tmp_path_factory):
+    """``gdc_embedder`` as a post-training int8 .tflite file (nearest weight rounding, no bias correction)
+    calibrated on the 96 calibration images: the baseline that GPTQ (test_rounding.py) and fine-tuning
+    (test_qat.py) are measured against, converted and quantized once."""
+    pytest.importorskip("litert_torch")
+    pytest.importorskip("ai_edge_quantizer")
+    from effnet.export import QuantizationConfig, export_tflite
+
+    calibration, _ = photo_arrays
+    config = QuantizationConfig("int8", calibration, 96, bias_correction=False, weight_rounding="nearest")
+    return export_tflite(gdc_embedder, tmp_path_factory.mktemp("gdc-int8") / "nearest.tflite", config)
 
 
 def _mean_cosine(a, b):
