@@ -35,16 +35,6 @@ KEYS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fewer_calibration_images():
-    """24 calibration images, not 48, for the int8 files: these tests are about the rows, not the accuracy."""
-    import effnet.bench.core
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(effnet.bench.core, "CALIBRATION_IMAGES", 24)
-        yield
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("bench")
