@@ -40,7 +40,13 @@ from effnet.models.spec import config_from_dict, config_to_dict
 from effnet.run_lock import run_lock
 from effnet.training.checkpoints import StepCheckpoints
 from effnet.training.control import sigterm_as_interrupt, single_thread
-from effnet.training.run_folder import CONFIG_FILE, HISTORY_FILE, LABELS_FILE, WEIGHTS_FILE
+from effnet.training.run_folder import (
+    CONFIG_FILE,
+    HISTORY_FILE,
+    LABELS_FILE,
+    WEIGHTS_FILE,
+    read_run_config,
+)
 from effnet.training.schedule import epoch_seed
 from effnet.weights.load import METADATA_KEY, load_run_weights
 
@@ -197,15 +203,14 @@ def load(directory: str | Path) -> ImageClassifier:
     another shape than the config says) raises ValueError naming the file; a missing file FileNotFoundError.
     """
     directory = Path(directory)
-    config_path = directory / CONFIG_FILE
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{directory}: not a saved effnet classifier ({CONFIG_FILE} is missing)")
-    config = read_json(config_path)
-    if config.get("format", FORMAT) != FORMAT:
-        raise ValueError(
-            f"{config_path}: not an effnet image classifier (format {config.get('format')!r}, expected "
-            f"{FORMAT!r}); an embedder run loads with effnet.embedder.load"
-        )
+    config_path, config = read_run_config(
+        directory,
+        FORMAT,
+        "classifier",
+        "image classifier",
+        "; an embedder run loads with effnet.embedder.load",
+        default_format=FORMAT,  # runs saved before the format field
+    )
     try:
         labels = [str(label) for label in config["labels"]]
         if len(labels) != config["num_classes"]:

@@ -28,7 +28,13 @@ from effnet.training.checkpoints import StepCheckpoints
 from effnet.training.control import sigterm_as_interrupt
 from effnet.training.dense_hparams import DenseHParams
 from effnet.training.history import History
-from effnet.training.run_folder import CONFIG_FILE, HISTORY_FILE, LABELS_FILE, WEIGHTS_FILE
+from effnet.training.run_folder import (
+    CONFIG_FILE,
+    HISTORY_FILE,
+    LABELS_FILE,
+    WEIGHTS_FILE,
+    read_run_config,
+)
 
 Model = TypeVar("Model", bound="DenseTaskModel")
 RUN_FILES = (WEIGHTS_FILE, LABELS_FILE, CONFIG_FILE, HISTORY_FILE, "report.html")  # a finished run's files
@@ -164,15 +170,7 @@ class DenseTaskModel:
         from effnet.weights.load import load_run_weights
 
         directory = Path(directory)
-        config_path = directory / CONFIG_FILE
-        if not config_path.is_file():
-            raise FileNotFoundError(f"{directory}: not a saved effnet {cls.TASK} ({CONFIG_FILE} is missing)")
-        config = read_json(config_path)
-        if config.get("format") != cls.FORMAT:
-            raise ValueError(
-                f"{config_path}: not an effnet {cls.TASK} (format {config.get('format')!r}, expected "
-                f"{cls.FORMAT!r}){cls.LOAD_HINT}"
-            )
+        config_path, config = read_run_config(directory, cls.FORMAT, cls.TASK, cls.TASK, cls.LOAD_HINT)
         try:
             labels = [str(label) for label in config["labels"]]
             if len(labels) != config["num_classes"]:

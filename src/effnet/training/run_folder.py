@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from effnet import distributed
+from effnet.checkpoint import read_json
 from effnet.run_lock import run_lock
 from effnet.training.checkpoints import FOLDER, LEGACY_FILE
 
@@ -26,6 +27,29 @@ def holds_run(folder: str | Path) -> bool:
     """Whether ``folder`` holds a run, finished (config.json) or not (checkpoints)."""
     folder = Path(folder)
     return any((folder / name).exists() for name in (FOLDER, LEGACY_FILE, CONFIG_FILE))
+
+
+def read_run_config(
+    directory: Path,
+    run_format: str,
+    saved_as: str,
+    kind: str,
+    hint: str = "",
+    default_format: str | None = None,
+) -> tuple[Path, dict]:
+    """(path, contents) of the config.json a task's ``save`` wrote into ``directory``. A missing one raises
+    FileNotFoundError ("not a saved effnet ``saved_as``"); another ``"format"`` than ``run_format`` (a missing
+    one counts as ``default_format``) ValueError naming the file, the formats and ``hint``."""
+    config_path = directory / CONFIG_FILE
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{directory}: not a saved effnet {saved_as} ({CONFIG_FILE} is missing)")
+    config = read_json(config_path)
+    if config.get("format", default_format) != run_format:
+        raise ValueError(
+            f"{config_path}: not an effnet {kind} (format {config.get('format')!r}, expected "
+            f"{run_format!r}){hint}"
+        )
+    return config_path, config
 
 
 def holds_run_of(folder: str | Path, run_format: str) -> bool:
