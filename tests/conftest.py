@@ -10,10 +10,21 @@ from effnet.data.samples import write_digits_folder
 # shared test helpers (reference fixtures) live in tests/fixtures
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 
-# Under pytest-xdist (`make test` runs two workers) each worker keeps PyTorch to one thread: two workers of
-# two OpenMP threads each on two cores wait on each other.
-if os.environ.get("PYTEST_XDIST_WORKER"):
+
+def _own_cores(worker: str, workers: int) -> None:
+    """Under pytest-xdist (`make test` runs two workers) each worker gets its share of the cores (worker i:
+    every ``workers``-th core from the i-th) and PyTorch one thread: ONNX Runtime, LiteRT and the processes
+    a test starts size their thread pools by the cores they may use, and two workers' pools on the same two
+    cores spin against each other."""
     torch.set_num_threads(1)
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
+    if len(cores) >= workers > 1:
+        index = int(worker.removeprefix("gw"))
+        os.sched_setaffinity(0, set(cores[index % workers :: workers]))
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _own_cores(os.environ["PYTEST_XDIST_WORKER"], int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 
 
 @pytest.fixture(autouse=True)

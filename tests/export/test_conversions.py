@@ -35,6 +35,17 @@ def test_the_fingerprint_follows_weights_buffers_settings_and_input():
     assert fingerprint(model, (1, 3, 32, 32)) != first
 
 
+def test_the_graph_fingerprint_follows_everything_but_the_values_of_nonzero_weights():
+    model, graph = tiny(), fingerprint(tiny(), "onnx", weights=False)
+    with torch.no_grad():
+        next(model.parameters()).mul_(1.5)
+        assert fingerprint(model, "onnx", weights=False) == graph != fingerprint(model, "onnx")
+        bias = model.classifier.bias
+        bias.fill_(0.0 if bias.any() else 0.1)  # an all-zero bias, which exporters leave out, or not
+    assert fingerprint(model, "onnx", weights=False) != graph
+    assert fingerprint(tiny(), "tflite", weights=False) != graph
+
+
 def test_no_fingerprint_for_what_it_cannot_cover():
     model = tiny()
     model.register_forward_hook(lambda module, inputs, output: output * 2)
@@ -119,3 +130,53 @@ def test_exporting_one_model_to_several_onnx_files_converts_it_once(small_model,
         changed.classifier.bias[0] += 1.0  # a changed model is converted again
     export_onnx(changed, tmp_path / "changed.onnx")
     assert len(calls) == 2
+
+
+def test_a_network_of_the_same_graph_gets_the_kept_onnx_file_with_its_own_weights(
+    small_model, tmp_path, monkeypatch
+):
+    """GPTQ-rounded and fine-tuned copies, other training runs: the ONNX file converted for one network is
+    given the other's weights (BatchNorms folded as the exporter folds them) instead of converting again."""
+    pytest.importorskip("onnxscript")
+    from effnet import runtime
+    from effnet.export import export_onnx
+    from effnet.export.conversions import CONVERSIONS
+
+    CONVERSIONS.clear()
+    calls = []
+    original = torch.onnx.export
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: calls.append(1) or original(*a, **k))
+    export_onnx(small_model, tmp_path / "first.onnx")
+    other = copy.deepcopy(small_model)
+    with torch.no_grad():
+        for tensor in other.state_dict().values():
+            if tensor.is_floating_point() and tensor.any():  # every weight and BatchNorm statistic
+                tensor.mul_(1 + 0.05 * torch.rand_like(tensor))
+    written = export_onnx(other, tmp_path / "other.onnx")
+    assert len(calls) == 1
+    images = torch.randn(8, 3, 96, 96)
+    with torch.no_grad():
+        expected = other(images).numpy()
+    computed = runtime.load(written).predict_batch(images.numpy())
+    assert abs(computed - expected).max() < 1e-4 * abs(expected).max()
+    assert (
+        abs(computed - small_model(images).detach().numpy()).max() > 0.01
+    )  # its own weights, not the first's
+
+
+def test_a_kept_onnx_file_that_computes_something_else_is_not_reused(small_model, tmp_path):
+    """The same parameters in another computation (here one activation less): given the network's weights,
+    the kept file does not compute the network's outputs, so it is not used."""
+    pytest.importorskip("onnxscript")
+    from effnet.export.onnx import _reweighted, torch_to_onnx
+
+    sample = torch.randn(1, 3, 96, 96)
+    torch_to_onnx(small_model, tmp_path / "network.onnx", sample, 18, ["logits"])
+    kept = (tmp_path / "network.onnx").read_bytes()
+    assert _reweighted(kept, small_model, sample) is not None
+    other = copy.deepcopy(small_model)
+    parent = next(
+        module for module in other.modules() if isinstance(getattr(module, "act", None), torch.nn.ReLU6)
+    )
+    parent.act = torch.nn.Identity()
+    assert _reweighted(kept, other, sample) is None

@@ -5,6 +5,9 @@ same export asked for twice quantizes once.
 A conversion (`litert_torch.convert`, `torch.onnx.export`) reads only the network's modules, their
 settings, weights and buffers, and the input shape; `fingerprint` hashes exactly those. A network it
 cannot vouch for (forward hooks, a setting it cannot hash) gets no fingerprint and is always converted.
+An ONNX file is also kept by the network's graph (`fingerprint` with ``weights=False``): a network of the
+same graph with other weights (a GPTQ-rounded or fine-tuned copy, another training run) gets that file
+with its own weights put in, checked against its PyTorch outputs (`effnet.export.onnx`).
 
 ``EFFNET_CONVERSION_CACHE=FOLDER`` also keeps them in FOLDER (one file a conversion, never pruned), shared by
 the processes of one job: the workers of a test run, a sweep's exports. A folder holds the conversions of
@@ -39,13 +42,16 @@ class _Unhashable(Exception):
     pass
 
 
-def fingerprint(network: nn.Module, *settings: Hashable) -> str | None:
+def fingerprint(network: nn.Module, *settings: Hashable, weights: bool = True) -> str | None:
     """A digest of what a conversion of ``network`` reads (every module's class and public settings, every
     parameter and buffer, the training flags) and of ``settings``; None when the network holds something
-    the digest cannot cover."""
+    the digest cannot cover. ``weights=False``: the parameters' and buffers' names, shapes and types but not
+    their values (the digest of the network's graph)."""
     digest = hashlib.blake2b(digest_size=20)
     try:
         _update(digest, settings)
+        if not weights:
+            digest.update(b"graph;")
         for name, module in network.named_modules():
             if any(getattr(module, hooks, None) for hooks in _HOOKS):
                 return None
@@ -56,7 +62,11 @@ def fingerprint(network: nn.Module, *settings: Hashable) -> str | None:
                     _update(digest, value)
         for name, tensor in network.state_dict(keep_vars=True).items():
             digest.update(name.encode())
-            _update(digest, tensor)
+            if weights:
+                _update(digest, tensor)
+            else:
+                # all zeros or not: exporters leave out an all-zero bias
+                digest.update(f"{tensor.dtype}:{tuple(tensor.shape)}:{bool(tensor.detach().any())};".encode())
     except _Unhashable:
         return None
     return digest.hexdigest()
@@ -117,18 +127,35 @@ class ConversionCache:
         self._lock = threading.Lock()
 
     def convert(
-        self, network: nn.Module, file: Path, convert: Callable[[nn.Module, Path], None], *settings: Hashable
+        self,
+        network: nn.Module,
+        file: Path,
+        convert: Callable[[nn.Module, Path], None],
+        *settings: Hashable,
+        reweight: Callable[[bytes, nn.Module], bytes | None] | None = None,
     ) -> None:
         """Write ``network``'s converted file to ``file``: a copy of an earlier conversion with the same
-        fingerprint and ``settings``, else ``convert(network, file)`` (kept for later calls)."""
+        fingerprint and ``settings``, else ``convert(network, file)`` (kept for later calls). With
+        ``reweight(converted, network)``: a file converted from a network of the same graph and other weights
+        (GPTQ-rounded or fine-tuned copies, another training run) given ``network``'s weights by it, where it
+        returns bytes rather than None, instead of converting again."""
         key = fingerprint(network, *settings)
         kept = self._get(key)
+        if kept is None and reweight is not None and key is not None:
+            graph = self._get(fingerprint(network, *settings, weights=False))
+            kept = reweight(graph, network) if graph is not None else None
+            if kept is not None:
+                self._put(key, kept)
         if kept is not None:
             Path(file).write_bytes(kept)
             return
         convert(network, file)
         if key is not None and Path(file).is_file():
-            self._put(key, Path(file).read_bytes())
+            content = Path(file).read_bytes()
+            self._put(key, content)
+            graph_key = fingerprint(network, *settings, weights=False) if reweight is not None else None
+            if graph_key is not None:
+                self._put(graph_key, content)
 
     def computed(self, key: str | None, compute: Callable[[], bytes]) -> bytes:
         """The bytes ``compute()`` returned for ``key`` (a `digest_of` everything it reads) before, else

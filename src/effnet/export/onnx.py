@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from effnet.export.files import destination, one_line_failure, staging_folder
 from effnet.export.metadata import metadata_for
 from effnet.export.qat import network_to_quantize
 from effnet.export.quantization import QuantizationConfig, resolve_quantization
-from effnet.export.rounding import PAIRED_WEIGHT_LEVELS
+from effnet.export.rounding import PAIRED_WEIGHT_LEVELS, folded_gain, weight_layers
 from effnet.export.torch_model import export_copy, input_channels, input_range, random_inputs
 from effnet.quiet import quiet_third_party
 from effnet.runtime.checksum import seal_onnx
@@ -195,7 +196,66 @@ def torch_to_onnx(
             )
 
     settings = ("onnx", tuple(sample.shape), dynamic_batch, opset, tuple(outputs))
-    CONVERSIONS.convert(network, file, convert, *settings)
+    CONVERSIONS.convert(network, file, convert, *settings, reweight=partial(_reweighted, sample=sample))
+
+
+def _reweighted(converted: bytes, network: nn.Module, sample: torch.Tensor) -> bytes | None:
+    """``converted`` (the ONNX file of a network with ``network``'s graph) holding ``network``'s weights. The
+    exporter names each initializer after its parameter or buffer, folds a BatchNorm into the layer before
+    it (`effnet.export.rounding.weight_layers`: that layer's weight and bias hold the folded values) and
+    leaves out all-zero biases. None where a nonzero tensor has no initializer or one of another shape or
+    type, or where the file then does not compute ``network``'s outputs on ``sample``."""
+    import onnx
+    import onnxruntime
+    from onnx import numpy_helper
+
+    proto = onnx.load_from_string(converted)
+    initializers = {entry.name: entry for entry in proto.graph.initializer}
+    values = {name: tensor.detach() for name, tensor in network.state_dict().items()}
+    names = {module: name for name, module in network.named_modules()}
+    for layer, bn in weight_layers(network):
+        if bn is None:
+            continue
+        name, gain = names[layer], folded_gain(bn, bn.num_features)
+        bias = layer.bias.detach() if layer.bias is not None else torch.zeros_like(gain)
+        shift = bn.bias.detach() if bn.bias is not None else torch.zeros_like(gain)
+        values[f"{name}.weight"] = layer.weight.detach() * gain.reshape(-1, *[1] * (layer.weight.dim() - 1))
+        folded_bias = f"{name}.weight_bias" if f"{name}.weight_bias" in initializers else f"{name}.bias"
+        values[folded_bias] = (bias - bn.running_mean) * gain + shift
+        for key in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+            values.pop(f"{names[bn]}.{key}", None)
+    for name, tensor in values.items():
+        entry = initializers.get(name)
+        if entry is None:
+            if tensor.is_floating_point() and tensor.any():
+                return _not_reweighted(f"no initializer {name}")
+            continue  # all zeros (a bias the exporter left out), or an integer buffer (num_batches_tracked)
+        array = tensor.detach().cpu().numpy()
+        if tuple(entry.dims) != array.shape or entry.data_type != onnx.helper.np_dtype_to_tensor_dtype(
+            array.dtype
+        ):
+            return _not_reweighted(f"initializer {name} is not {array.dtype} {array.shape}")
+        entry.CopyFrom(numpy_helper.from_array(array, name))
+    content = proto.SerializeToString()
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(content, options, providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        expected = network(sample)
+    expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
+    computed = session.run(None, {INPUT_NAME: sample.cpu().numpy()})
+    if len(computed) != len(expected):
+        return _not_reweighted(f"{len(computed)} outputs, not {len(expected)}")
+    for want, got in zip(expected, computed, strict=True):
+        want = want.detach().cpu().float().numpy()
+        tolerance = 1e-4 * max(1.0, float(np.abs(want).max(initial=0.0)))
+        if got.shape != want.shape or not np.allclose(got, want, rtol=0.0, atol=tolerance):
+            return _not_reweighted("its outputs differ from the network's")
+    return content
+
+
+def _not_reweighted(reason: str) -> None:
+    log.debug("ONNX file of the same graph not reused: %s", reason)
 
 
 # ONNX Runtime static quantization, QDQ format: uint8 activations with int8 weights (U8S8), the fastest of
