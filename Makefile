@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# --no-compile: pip byte-compiles every module of every package it installs (half of the install time, most
-# never imported); Python compiles the ones a program imports, once, on first use.
-INSTALL := install -q --no-compile
+# pip byte-compiles every module of every package it installs (half of the install time, most never
+# imported). Where Python writes bytecode itself it compiles the modules a program imports, once, on first
+# use, so pip need not; with PYTHONDONTWRITEBYTECODE set it would compile them again in every process.
+INSTALL := install -q $(if $(PYTHONDONTWRITEBYTECODE),,--no-compile)
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 # pytest-xdist workers for `make test` and `make test-fast`: one per core of the project's 2-core machines.
