@@ -21,7 +21,7 @@ def test_detector_names_resolve_to_the_detector_with_its_postprocessing():
 def test_rows_for_a_detector_time_the_whole_file(tmp_path):
     pytest.importorskip("onnxscript")
     rows = run_bench(
-        models=["efficientdet_lite0"],
+        models=["ssdlite_mobilenet_v3_small"],
         formats=["torch", "onnx", "onnx-int16"],
         threads=[1, 2],
         resolution=64,

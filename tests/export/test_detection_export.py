@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from emulated_cpu import needs_emulator, onnx_outputs
 from PIL import Image
 from tiny_detector import LABELS, tiny_detector
 
@@ -156,6 +157,16 @@ def test_float_tflite_file_finds_what_torch_finds(detector, images, tmp_path):
         np.testing.assert_allclose(got[k].reshape(expected.shape), expected, atol=1e-4)
 
 
+def _int8_file(detector, path, photo_crops, test_photo_crops):
+    from effnet.export import QuantizationConfig
+
+    config = QuantizationConfig(
+        "int8", quantization_steps=24, bias_correction=False, weight_rounding="nearest"
+    )
+    images = photo_crops(24, 2) + test_photo_crops(16, 3)  # 24 calibrate, 16 are held out for the check
+    return export_detector(detector, path, quantization=config, representative_images=images, **POST)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("file_format", ["onnx", "tflite"])
 def test_int8_file_runs_and_agrees_with_torch(
@@ -163,20 +174,7 @@ def test_int8_file_runs_and_agrees_with_torch(
 ):
     if file_format == "tflite":
         pytest.importorskip("litert_torch")
-    from effnet.export import QuantizationConfig
-
-    calibration = photo_crops(24, 2)
-    held_out = test_photo_crops(16, 3)
-    config = QuantizationConfig(
-        "int8", quantization_steps=24, bias_correction=False, weight_rounding="nearest"
-    )
-    file = export_detector(
-        detector,
-        tmp_path / f"det.{file_format}",
-        quantization=config,
-        representative_images=calibration + held_out,
-        **POST,
-    )
+    file = _int8_file(detector, tmp_path / f"det.{file_format}", photo_crops, test_photo_crops)
     check = file.check
     assert check.quantization == "int8" and check.inputs == "held-out images" and check.num_inputs == 16
     assert check.compared > 10 and check.agreement >= 0.5
@@ -186,6 +184,26 @@ def test_int8_file_runs_and_agrees_with_torch(
     assert predictor.metadata.quantization == "int8"
     found = predictor.detect(photo("rocket"), score_threshold=0.3)
     assert all(set(d) == {"box", "label", "index", "score"} for d in found)
+
+
+@pytest.mark.slow
+@needs_emulator
+def test_int8_onnx_file_detects_the_same_on_an_emulated_avx2_cpu(
+    detector, images, tmp_path, photo_crops, test_photo_crops
+):
+    """The default int8 .onnx (portable weights: no int16 saturation on CPUs without VNNI) finds the same
+    boxes on an AVX2-only CPU as here: network, decoding and NMS in one file."""
+    file = _int8_file(detector, tmp_path / "det.onnx", photo_crops, test_photo_crops)
+    predictor = load(file)
+    array = np.stack([resize_for_detection(image, predictor.preprocessing)[0] for image in images[:4]])
+    here = onnx_outputs(file, array, tmp_path, emulated=False)
+    emulated = onnx_outputs(file, array, tmp_path, emulated=True)
+    boxes, classes, scores, count = range(4)
+    assert here[count].sum() > 0  # it found something to compare
+    for k in (classes, count):
+        np.testing.assert_array_equal(emulated[k], here[k])
+    for k in (boxes, scores):  # float decoding: vector exp / sigmoid kernels may differ in the last bits
+        np.testing.assert_allclose(emulated[k], here[k], rtol=1e-5, atol=1e-4)
 
 
 def test_classify_on_a_detector_and_detect_on_a_classifier_are_one_line_errors(onnx_file, tmp_path):

@@ -10,13 +10,13 @@ must give exactly this machine's outputs.
 
 import json
 import platform
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
+from emulated_cpu import EMULATED_CPU, needs_emulator
 
 import effnet
 from effnet.data.transforms import transforms_for
@@ -27,7 +27,6 @@ pytest.importorskip("onnxscript")
 # every test here shares two int8 exports of the ImageNet Lite0 (GPTQ, calibration, bias correction)
 pytestmark = pytest.mark.slow
 
-EMULATED_CPU = "EPYC-Rome"  # AMD Zen 2: AVX2, no AVX-512, no VNNI
 SIZE = 96  # 160 px took twice as long; the 7-bit vs 8-bit difference shows at any size
 
 
@@ -179,10 +178,7 @@ np.savez(sys.argv[4], **out)
 """
 
 
-@pytest.mark.skipif(platform.machine() != "x86_64", reason="emulates an x86 CPU on an x86 host")
-@pytest.mark.skipif(
-    shutil.which("qemu-x86_64") is None, reason="qemu-x86_64 (Debian: qemu-user) not installed"
-)
+@needs_emulator
 def test_on_an_emulated_avx2_cpu_the_portable_file_computes_exactly_what_it_computes_here(
     int8_files, arrays, tmp_path
 ):
