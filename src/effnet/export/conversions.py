@@ -141,8 +141,10 @@ class ConversionCache:
         returns bytes rather than None, instead of converting again."""
         key = fingerprint(network, *settings)
         kept = self._get(key)
+        graph_key = None
         if kept is None and reweight is not None and key is not None:
-            graph = self._get(fingerprint(network, *settings, weights=False))
+            graph_key = fingerprint(network, *settings, weights=False)
+            graph = self._get(graph_key)
             kept = reweight(graph, network) if graph is not None else None
             if kept is not None:
                 self._put(key, kept)
@@ -153,7 +155,6 @@ class ConversionCache:
         if key is not None and Path(file).is_file():
             content = Path(file).read_bytes()
             self._put(key, content)
-            graph_key = fingerprint(network, *settings, weights=False) if reweight is not None else None
             if graph_key is not None:
                 self._put(graph_key, content)
 

@@ -222,8 +222,8 @@ def _reweighted(converted: bytes, network: nn.Module, sample: torch.Tensor) -> b
         values[f"{name}.weight"] = layer.weight.detach() * gain.reshape(-1, *[1] * (layer.weight.dim() - 1))
         folded_bias = f"{name}.weight_bias" if f"{name}.weight_bias" in initializers else f"{name}.bias"
         values[folded_bias] = (bias - bn.running_mean) * gain + shift
-        for key in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
-            values.pop(f"{names[bn]}.{key}", None)
+        for key in bn.state_dict():
+            values.pop(f"{names[bn]}.{key}")
     for name, tensor in values.items():
         entry = initializers.get(name)
         if entry is None:
